@@ -1,0 +1,61 @@
+"""rxstream: LLM streaming responses as cold reactivex Observables of typed events.
+
+Sources (each returns a cold ``reactivex.Observable[StreamEvent]``; nothing is sent until
+``subscribe``; each subscription is one request; disposal closes the connection):
+
+* `from_anthropic(client, **params)`: Anthropic Messages.
+* `from_openai(client, **params)`: OpenAI Chat Completions and OpenAI-compatible servers.
+
+Example:
+    >>> import rxstream as rxs
+    >>> from rxstream import operators as rso
+    >>> response = rxs.from_anthropic(client, model="claude-sonnet-4-5", max_tokens=256,
+    ...     messages=[{"role": "user", "content": "Hi"}]).pipe(rso.final()).run()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from rxstream import errors, events, operators
+from rxstream.events import (
+    StopReason,
+    StreamEnd,
+    StreamEvent,
+    StreamReset,
+    StreamStart,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    Usage,
+    UsageUpdate,
+)
+from rxstream.providers.anthropic import from_anthropic
+from rxstream.providers.openai_chat import from_openai
+from rxstream.response import Response, ToolCall, apply
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Response",
+    "StopReason",
+    "StreamEnd",
+    "StreamEvent",
+    "StreamReset",
+    "StreamStart",
+    "TextDelta",
+    "ThinkingDelta",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolCallEnd",
+    "ToolCallStart",
+    "Usage",
+    "UsageUpdate",
+    "__version__",
+    "apply",
+    "errors",
+    "events",
+    "from_anthropic",
+    "from_openai",
+    "operators",
+]

@@ -1,0 +1,243 @@
+"""The one rxstream exception tree.
+
+::
+
+    RxStreamError
+    ├── ConfigurationError          raised synchronously: misuse, missing extra (also a ValueError)
+    ├── HandlerError                a user handler raised (isolated; given to on_handler_error)
+    └── StreamError                 emitted through on_error; carries .partial: Response
+        ├── ProviderError           the provider said no: HTTP error before the stream, or an
+        │                           error event inside a 200 stream (status, request id, retryable)
+        ├── StreamInterruptedError  the connection dropped mid-stream (retryable)
+        ├── StreamTimeoutError      a timeout operator fired (retryable)
+        │   ├── FirstTokenTimeout
+        │   ├── IdleTimeout
+        │   └── TotalTimeout
+        └── StreamDecodeError       malformed wire data (bad SSE/JSON/event-stream frame)
+            └── ToolArgumentsError  a tool call's complete arguments are not a JSON object
+
+Misuse is raised; stream problems are emitted through ``on_error``, never raised from
+``subscribe``. The SDK exception, when there is one, is kept as ``__cause__``. Messages are
+built from non-secret fields only (status, error type, provider message, request id):
+API keys and auth headers never appear in them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rxstream.response import Response
+
+__all__ = [
+    "ConfigurationError",
+    "FirstTokenTimeout",
+    "HandlerError",
+    "IdleTimeout",
+    "ProviderError",
+    "RxStreamError",
+    "StreamDecodeError",
+    "StreamError",
+    "StreamInterruptedError",
+    "StreamTimeoutError",
+    "ToolArgumentsError",
+    "TotalTimeout",
+]
+
+
+class RxStreamError(Exception):
+    """Base class of every rxstream exception."""
+
+
+class ConfigurationError(RxStreamError, ValueError):
+    """Misuse detected synchronously: bad arguments, wrong client type, missing extra."""
+
+
+class HandlerError(RxStreamError):
+    """A user handler raised; other handlers kept running.
+
+    Attributes:
+        handler: The handler object that raised.
+        callback: Name of the callback that raised (e.g. ``"on_token_received"``).
+    """
+
+    def __init__(self, message: str, *, handler: object, callback: str) -> None:
+        super().__init__(message)
+        self.handler = handler
+        self.callback = callback
+
+
+class StreamError(RxStreamError):
+    """An error emitted through ``on_error`` after subscription.
+
+    Attributes:
+        partial: The `Response` received before the error (never ``None``).
+        retryable: Whether retrying the same request may succeed.
+        provider: Provider name, when known.
+    """
+
+    retryable_default: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        partial: Response | None = None,
+        retryable: bool | None = None,
+        provider: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.partial: Response = partial if partial is not None else Response()
+        self.retryable: bool = self.retryable_default if retryable is None else retryable
+        self.provider = provider
+
+    def with_partial(self, partial: Response) -> StreamError:
+        """Set ``partial`` (in place) and return ``self``."""
+        self.partial = partial
+        return self
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r}, retryable={self.retryable})"
+
+
+class ProviderError(StreamError):
+    """The provider reported an error: HTTP status before the stream, or an error event.
+
+    Attributes:
+        status_code: HTTP status (for in-stream error events: the status the error type
+            maps to, e.g. 529 for Anthropic ``overloaded_error``, or ``None``).
+        error_type: Provider error type (``overloaded_error``, ``rate_limit_error``,
+            ``server_error``, ``throttlingException``, ...).
+        request_id: Provider request id, if known.
+        retry_after: Seconds the provider asked to wait (``retry-after`` header), if any.
+        in_stream: True when the error arrived as an event inside a 200 stream.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        error_type: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+        in_stream: bool = False,
+        partial: Response | None = None,
+        retryable: bool | None = None,
+        provider: str | None = None,
+    ) -> None:
+        if retryable is None:
+            retryable = is_retryable_status(status_code)
+        super().__init__(message, partial=partial, retryable=retryable, provider=provider)
+        self.status_code = status_code
+        self.error_type = error_type
+        self.request_id = request_id
+        self.retry_after = retry_after
+        self.in_stream = in_stream
+
+
+class StreamInterruptedError(StreamError):
+    """The connection dropped or the body ended before the stream's terminal event."""
+
+    retryable_default = True
+
+
+class StreamTimeoutError(StreamError):
+    """A timeout operator fired; upstream was disposed (connection closed).
+
+    Attributes:
+        timeout: The configured limit in seconds.
+    """
+
+    retryable_default = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        timeout: float,
+        partial: Response | None = None,
+        retryable: bool | None = None,
+        provider: str | None = None,
+    ) -> None:
+        super().__init__(message, partial=partial, retryable=retryable, provider=provider)
+        self.timeout = timeout
+
+
+class FirstTokenTimeout(StreamTimeoutError):
+    """No content (text, thinking or tool call) arrived within the limit."""
+
+
+class IdleTimeout(StreamTimeoutError):
+    """No event arrived for longer than the limit."""
+
+
+class TotalTimeout(StreamTimeoutError):
+    """The whole stream took longer than the limit."""
+
+
+class StreamDecodeError(StreamError):
+    """The wire data could not be decoded (malformed SSE, JSON or event-stream frame).
+
+    Attributes:
+        raw: A short excerpt (at most 200 characters) of the offending data.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw: str = "",
+        partial: Response | None = None,
+        provider: str | None = None,
+    ) -> None:
+        super().__init__(message, partial=partial, retryable=False, provider=provider)
+        self.raw = raw[:200]
+
+
+class ToolArgumentsError(StreamDecodeError):
+    """A completed tool call's arguments are not a valid JSON object.
+
+    Attributes:
+        index: Tool-call position.
+        tool_call_id: Tool call id.
+        name: Tool name.
+        raw_arguments: The complete raw argument text as streamed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        index: int,
+        tool_call_id: str,
+        name: str,
+        raw_arguments: str,
+        partial: Response | None = None,
+        provider: str | None = None,
+    ) -> None:
+        super().__init__(message, raw=raw_arguments, partial=partial, provider=provider)
+        self.index = index
+        self.tool_call_id = tool_call_id
+        self.name = name
+        self.raw_arguments = raw_arguments
+
+
+_RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
+
+
+def is_retryable_status(status_code: int | None) -> bool:
+    """Return whether an HTTP status is worth retrying (408, 409, 425, 429, 5xx, 529)."""
+    if status_code is None:
+        return False
+    return status_code in _RETRYABLE_STATUS or status_code >= 500
+
+
+def parse_retry_after(value: Any) -> float | None:
+    """Parse a ``retry-after`` / ``retry-after-ms`` header value into seconds (or None)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if seconds >= 0 else None

@@ -1,0 +1,254 @@
+"""HTTP plumbing shared by the SSE providers (Anthropic, OpenAI Chat, OpenAI Responses).
+
+The official SDK does what it is for — auth, base URL, headers, retries of the initial
+request, HTTP status errors — through its public raw-response API
+(``client.<resource>.with_streaming_response.create(...)``). We then read the body bytes
+ourselves, decode SSE with `rxstream.providers._sse.SSEDecoder` and hand each event to a
+pure normaliser.
+
+Cancellation of a sync read: measured with all three SDKs, ``response.close()`` from another
+thread does not interrupt a read blocked on a stalled socket, while ``socket.shutdown``
+does within milliseconds. So the abort callback shuts the socket down (found through the
+httpcore ``network_stream`` response extension) and the reading thread closes the response.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, Protocol
+
+from rxstream.errors import ProviderError, StreamError, StreamInterruptedError, parse_retry_after
+from rxstream.events import StreamEvent
+from rxstream.providers._source import Control
+from rxstream.providers._sse import SSEDecoder
+
+__all__ = [
+    "SSENormaliser",
+    "async_sse_session",
+    "is_async_client",
+    "map_sdk_error",
+    "sync_sse_session",
+]
+
+
+class SSENormaliser(Protocol):
+    """A pure normaliser of one SSE stream (no I/O, no Rx, no clock)."""
+
+    request_id: str | None
+
+    def feed_sse(self, event: str | None, data: bytes) -> list[StreamEvent]:
+        """Normalise one SSE event; raise a `StreamError` for an in-band error."""
+        ...
+
+    def finish(self) -> list[StreamEvent]:
+        """End of body; raise `StreamInterruptedError` if the stream was not complete."""
+        ...
+
+
+def is_async_client(client: Any) -> bool:
+    """Return whether an Anthropic/OpenAI SDK client is async (``AsyncAnthropic``, ``AsyncOpenAI``, ...).
+
+    Both SDKs derive their async clients from ``_base_client.AsyncAPIClient``.
+    """
+    return any(cls.__name__ == "AsyncAPIClient" for cls in type(client).__mro__)
+
+
+def _header(headers: Any, *names: str) -> str | None:
+    for name in names:
+        try:
+            value = headers.get(name)
+        except Exception:
+            return None
+        if value:
+            return str(value)
+    return None
+
+
+def _retry_after(headers: Any) -> float | None:
+    ms = parse_retry_after(_header(headers, "retry-after-ms"))
+    if ms is not None:
+        return ms / 1000.0
+    return parse_retry_after(_header(headers, "retry-after"))
+
+
+def map_sdk_error(exc: BaseException, provider: str) -> StreamError | None:
+    """Map an Anthropic/OpenAI SDK exception to our tree (None if it is not an SDK error).
+
+    Only non-secret fields are used: status code, the body's ``error.type`` and
+    ``error.message``, the request id and ``retry-after``. The SDK exception becomes
+    ``__cause__``.
+    """
+    status = getattr(exc, "status_code", None)
+    response = getattr(exc, "response", None)
+    err: StreamError
+    if isinstance(status, int) and response is not None:
+        body = getattr(exc, "body", None)
+        error_type, message = _error_fields(body)
+        headers = getattr(response, "headers", {})
+        request_id = getattr(exc, "request_id", None) or _header(headers, "request-id", "x-request-id")
+        should_retry = _header(headers, "x-should-retry")
+        retryable = None if should_retry is None else should_retry == "true"
+        text = f"{provider} returned HTTP {status}"
+        if error_type:
+            text += f" ({error_type})"
+        if message:
+            text += f": {message}"
+        if request_id:
+            text += f" [request id {request_id}]"
+        err = ProviderError(
+            text,
+            status_code=status,
+            error_type=error_type,
+            request_id=request_id,
+            retry_after=_retry_after(headers),
+            retryable=retryable,
+            provider=provider,
+        )
+    elif type(exc).__name__ in ("APIConnectionError", "APITimeoutError"):
+        err = StreamInterruptedError(f"{provider}: {type(exc).__name__} while opening the stream", provider=provider)
+    else:
+        return None
+    err.__cause__ = exc
+    return err
+
+
+def _error_fields(body: Any) -> tuple[str | None, str | None]:
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            error_type = inner.get("type") or inner.get("code")
+            message = inner.get("message")
+            return (
+                str(error_type) if error_type is not None else None,
+                str(message) if message is not None else None,
+            )
+    return None, None
+
+
+def _socket_of(http_response: Any) -> socket.socket | None:
+    extensions = getattr(http_response, "extensions", None) or {}
+    stream = extensions.get("network_stream")
+    if stream is None:
+        return None
+    try:
+        sock = stream.get_extra_info("socket")
+    except Exception:
+        return None
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _is_read_error(exc: BaseException) -> bool:
+    # httpx2/httpcore2 transport errors (ReadError, RemoteProtocolError, ...) and socket errors.
+    module = type(exc).__module__ or ""
+    return isinstance(exc, OSError) or module.startswith(("httpx", "httpcore", "h11", "anyio"))
+
+
+def sync_sse_session(
+    open_stream: Callable[[], Any],
+    normaliser: SSENormaliser,
+    control: Control,
+    provider: str,
+    request_id_headers: tuple[str, ...],
+) -> Iterator[StreamEvent]:
+    """Run one request with a sync SDK client and yield normalised events.
+
+    Args:
+        open_stream: Returns the SDK's ``with_streaming_response.create(...)`` context manager.
+        normaliser: Pure normaliser for this stream.
+        control: Cancellation state of this subscription.
+        provider: Provider name for error messages.
+        request_id_headers: Response headers that carry the request id.
+    """
+    manager = open_stream()
+    try:
+        api_response = manager.__enter__()
+    except Exception as exc:
+        if control.cancelled:
+            return
+        mapped = map_sdk_error(exc, provider)
+        if mapped is not None:
+            raise mapped from exc
+        raise
+    try:
+        http_response = api_response.http_response
+        sock = _socket_of(http_response)
+        if sock is not None:
+            control.on_abort(lambda: _shutdown(sock))
+        if control.cancelled:
+            return
+        normaliser.request_id = _header(http_response.headers, *request_id_headers)
+        decoder = SSEDecoder()
+        feed = normaliser.feed_sse
+        try:
+            for chunk in http_response.iter_bytes():
+                for sse in decoder.feed(chunk):
+                    yield from feed(sse.event, sse.data)
+        except StreamError:
+            raise
+        except Exception as exc:
+            if control.cancelled:
+                return
+            if _is_read_error(exc):
+                raise StreamInterruptedError(
+                    f"{provider} connection dropped mid-stream ({type(exc).__name__})", provider=provider
+                ) from exc
+            raise
+        if control.cancelled:
+            return
+        for sse in decoder.flush():
+            yield from feed(sse.event, sse.data)
+        yield from normaliser.finish()
+    finally:
+        with contextlib.suppress(Exception):
+            manager.__exit__(None, None, None)
+
+
+async def async_sse_session(
+    open_stream: Callable[[], Any],
+    normaliser: SSENormaliser,
+    control: Control,
+    provider: str,
+    request_id_headers: tuple[str, ...],
+) -> AsyncIterator[StreamEvent]:
+    """Async twin of `sync_sse_session`; cancellation is task cancellation."""
+    manager = open_stream()
+    try:
+        api_response = await manager.__aenter__()
+    except Exception as exc:
+        mapped = map_sdk_error(exc, provider)
+        if mapped is not None:
+            raise mapped from exc
+        raise
+    try:
+        http_response = api_response.http_response
+        normaliser.request_id = _header(http_response.headers, *request_id_headers)
+        decoder = SSEDecoder()
+        feed = normaliser.feed_sse
+        try:
+            async for chunk in http_response.aiter_bytes():
+                for sse in decoder.feed(chunk):
+                    for event in feed(sse.event, sse.data):
+                        yield event
+        except StreamError:
+            raise
+        except Exception as exc:
+            if _is_read_error(exc):
+                raise StreamInterruptedError(
+                    f"{provider} connection dropped mid-stream ({type(exc).__name__})", provider=provider
+                ) from exc
+            raise
+        for sse in decoder.flush():
+            for event in feed(sse.event, sse.data):
+                yield event
+        for event in normaliser.finish():
+            yield event
+    finally:
+        with contextlib.suppress(BaseException):
+            await manager.__aexit__(None, None, None)

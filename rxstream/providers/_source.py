@@ -1,0 +1,267 @@
+"""The cold Observable shell shared by every provider source.
+
+A provider supplies a *session*: a generator (sync clients) or async generator (async
+clients) that opens one request, reads the body and yields normalized `StreamEvent`s, and
+raises a `StreamError` when something goes wrong. This module turns it into a cold
+``Observable[StreamEvent]``:
+
+* nothing runs until ``subscribe``; each subscription runs the session once (one request);
+* sync sessions run on a scheduler (argument → subscribe-time scheduler → a shared
+  `reactivex.scheduler.ThreadPoolScheduler`); async sessions run as a task on the asyncio loop
+  (the `AsyncIOScheduler`'s loop, or the loop running at subscribe time);
+* disposal cancels: for sync sessions the registered abort callbacks run at once on the
+  disposing thread (they shut the socket down so a blocked read returns) and the reading
+  thread then closes the SDK response; for async sessions the reading task is cancelled;
+* every emitted error carries ``.partial``: the `Response` accumulated from the events
+  emitted before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import reactivex
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+from reactivex.scheduler import ThreadPoolScheduler
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+
+from rxstream.errors import ConfigurationError, StreamError, StreamInterruptedError
+from rxstream.events import StreamEvent
+from rxstream.response import ResponseAccumulator
+
+__all__ = ["AsyncSession", "Control", "SyncSession", "default_scheduler", "session_observable"]
+
+logger = logging.getLogger("rxstream")
+
+
+class Control:
+    """Per-subscription cancellation state handed to a session.
+
+    A session registers abort callbacks (``on_abort``) that must be safe to call from any
+    thread and must unblock a read in progress (e.g. ``socket.shutdown``).
+    """
+
+    __slots__ = ("_aborts", "_lock", "cancelled", "stream_id")
+
+    def __init__(self, stream_id: str) -> None:
+        self.stream_id = stream_id
+        self.cancelled = False
+        self._aborts: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    def on_abort(self, callback: Callable[[], None]) -> None:
+        """Register ``callback`` to run on cancellation (at once if already cancelled)."""
+        with self._lock:
+            if not self.cancelled:
+                self._aborts.append(callback)
+                return
+        _safe_call(callback)
+
+    def cancel(self) -> None:
+        """Mark cancelled and run the abort callbacks (idempotent, any thread)."""
+        with self._lock:
+            if self.cancelled:
+                return
+            self.cancelled = True
+            callbacks, self._aborts = self._aborts, []
+        for callback in callbacks:
+            _safe_call(callback)
+
+
+def _safe_call(callback: Callable[[], None]) -> None:
+    try:
+        callback()
+    except Exception:  # an abort must never fail the disposal
+        logger.debug("rxstream: abort callback failed", exc_info=True)
+
+
+SyncSession = Callable[[Control], Iterator[StreamEvent]]
+AsyncSession = Callable[[Control], AsyncIterator[StreamEvent]]
+
+_default_scheduler: ThreadPoolScheduler | None = None
+_default_lock = threading.Lock()
+
+
+def default_scheduler() -> ThreadPoolScheduler:
+    """The shared thread pool that sync sources read on when no scheduler is given."""
+    global _default_scheduler
+    with _default_lock:
+        if _default_scheduler is None:
+            _default_scheduler = ThreadPoolScheduler(max_workers=64)
+        return _default_scheduler
+
+
+def new_stream_id() -> str:
+    """Return a fresh stream id (``"rxs_"`` + 16 hex characters)."""
+    return "rxs_" + uuid.uuid4().hex[:16]
+
+
+def session_observable(
+    *,
+    sync_session: SyncSession | None = None,
+    async_session: AsyncSession | None = None,
+    scheduler: abc.SchedulerBase | None = None,
+    provider: str,
+) -> Observable[StreamEvent]:
+    """Wrap a session as a cold ``Observable[StreamEvent]`` (see the module docstring)."""
+    if (sync_session is None) == (async_session is None):
+        raise ConfigurationError("give exactly one of sync_session or async_session")
+
+    def subscribe(
+        observer: abc.ObserverBase[StreamEvent], subscribe_scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        control = Control(new_stream_id())
+        if sync_session is not None:
+            sched = scheduler or subscribe_scheduler or default_scheduler()
+            if isinstance(sched, AsyncIOScheduler):
+                # The asyncio loop must never block on a socket read: read on the pool instead.
+                sched = default_scheduler()
+
+            def action(_: abc.SchedulerBase, __: Any = None) -> None:
+                _run_sync(sync_session, control, observer, provider)
+
+            scheduled = sched.schedule(action)
+            return Disposable(lambda: (control.cancel(), scheduled.dispose()))
+        assert async_session is not None
+        loop = _pick_loop(scheduler or subscribe_scheduler)
+        if loop is None:
+            observer.on_error(
+                ConfigurationError(
+                    "an async client needs a running asyncio loop: subscribe from a coroutine "
+                    "(e.g. `await stream.pipe(rso.final())`) or pass scheduler=AsyncIOScheduler(loop)"
+                )
+            )
+            return Disposable()
+        return _start_async(async_session, control, observer, provider, loop)
+
+    return reactivex.create(subscribe)
+
+
+def _pick_loop(scheduler: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop | None:
+    if isinstance(scheduler, AsyncIOScheduler):
+        return scheduler._loop  # the public constructor argument; no accessor exists in reactivex 6.1
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _run_sync(
+    session: SyncSession, control: Control, observer: abc.ObserverBase[StreamEvent], provider: str
+) -> None:
+    acc = ResponseAccumulator()
+    add = acc.add
+    on_next = observer.on_next
+    iterator = session(control)
+    error: BaseException | None = None
+    try:
+        for event in iterator:
+            if control.cancelled:
+                break
+            add(event)
+            on_next(event)
+    except StreamError as exc:
+        error = exc.with_partial(acc.snapshot())
+    except Exception as exc:  # an observer raised in on_next, or a session bug
+        error = _wrap_unexpected(exc, acc, control, provider)
+    finally:
+        try:
+            iterator.close()  # type: ignore[attr-defined]
+        except Exception:
+            logger.debug("rxstream: closing the session failed", exc_info=True)
+    if control.cancelled:
+        return
+    if error is not None:
+        observer.on_error(error)  # type: ignore[arg-type]
+    else:
+        observer.on_completed()
+
+
+def _wrap_unexpected(
+    exc: Exception, acc: ResponseAccumulator, control: Control, provider: str
+) -> BaseException:
+    if control.cancelled:
+        return exc
+    if isinstance(exc, OSError):
+        err = StreamInterruptedError(f"{provider} stream failed: {type(exc).__name__}", provider=provider)
+        err.__cause__ = exc
+        return err.with_partial(acc.snapshot())
+    return exc
+
+
+def _start_async(
+    session: AsyncSession,
+    control: Control,
+    observer: abc.ObserverBase[StreamEvent],
+    provider: str,
+    loop: asyncio.AbstractEventLoop,
+) -> abc.DisposableBase:
+    task_box: list[asyncio.Task[None]] = []
+
+    async def run() -> None:
+        acc = ResponseAccumulator()
+        iterator = session(control)
+        error: BaseException | None = None
+        try:
+            async for event in iterator:
+                if control.cancelled:
+                    break
+                acc.add(event)
+                observer.on_next(event)
+        except asyncio.CancelledError:
+            control.cancelled = True
+            raise
+        except StreamError as exc:
+            error = exc.with_partial(acc.snapshot())
+        except Exception as exc:
+            error = _wrap_unexpected(exc, acc, control, provider)
+        finally:
+            try:
+                await iterator.aclose()  # type: ignore[attr-defined]
+            except BaseException:
+                logger.debug("rxstream: closing the async session failed", exc_info=True)
+        if control.cancelled:
+            return
+        if error is not None:
+            observer.on_error(error)  # type: ignore[arg-type]
+        else:
+            observer.on_completed()
+
+    def start() -> None:
+        if not control.cancelled:
+            task_box.append(loop.create_task(run()))
+
+    def cancel() -> None:
+        control.cancel()
+        if task_box:
+            task_box[0].cancel()
+
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        start()
+    else:
+        loop.call_soon_threadsafe(start)
+
+    def dispose() -> None:
+        if running is loop and _on_loop_thread(loop):
+            cancel()
+        else:
+            loop.call_soon_threadsafe(cancel)
+
+    return Disposable(dispose)
+
+
+def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False

@@ -1,0 +1,369 @@
+"""The accumulated response (snapshot) and the pure reducer that builds it from events.
+
+`apply(snapshot, event) -> Response` is a pure function: fold it over a stream's events to
+get the snapshot after each event. `ResponseAccumulator` is the same reduction with mutable
+internals (amortized O(1) per text delta), used by `rxstream.operators.final`; both give
+identical results.
+
+Example:
+    >>> from rxstream.events import StreamStart, TextDelta
+    >>> r = apply(Response(), StreamStart(stream_id="s", seq=0, provider="anthropic"))
+    >>> apply(r, TextDelta(stream_id="s", seq=1, text="Hi")).text
+    'Hi'
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from rxstream.events import (
+    StopReason,
+    StreamEnd,
+    StreamEvent,
+    StreamReset,
+    StreamStart,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    Usage,
+    UsageUpdate,
+)
+
+__all__ = ["MessageFormat", "Response", "ResponseAccumulator", "ToolCall", "apply"]
+
+MessageFormat = Literal["anthropic", "openai", "openai-responses", "bedrock"]
+
+
+class ToolCall(BaseModel):
+    """One tool call of a response.
+
+    Attributes:
+        id: Tool call id (``toolu_...``, ``call_...``, Bedrock ``toolUseId``).
+        name: Tool name.
+        arguments: Parsed JSON arguments; while the call is still streaming, the partial
+            parse so far.
+        raw_arguments: The JSON text of the arguments as streamed so far.
+        complete: True once `ToolCallEnd` arrived.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = {}
+    raw_arguments: str = ""
+    complete: bool = False
+
+
+class Response(BaseModel):
+    """A snapshot of one streamed response: everything received so far.
+
+    Attributes:
+        provider: Source provider name (see `rxstream.events.StreamStart.provider`).
+        model: Model name reported by the provider.
+        id: Provider message/response id.
+        request_id: Provider request id.
+        text: The answer text (all text deltas concatenated, in characters).
+        thinking: Reasoning text (all thinking deltas concatenated).
+        thinking_signature: Signature of the last thinking block, if any.
+        tool_calls: Tool calls in order of their index.
+        usage: Latest cumulative usage (tokens).
+        stop_reason: Normalized stop reason; ``None`` until the stream ended.
+        raw_stop_reason: The provider's own stop reason string.
+        complete: True once `StreamEnd` arrived.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str | None = None
+    model: str | None = None
+    id: str | None = None
+    request_id: str | None = None
+    text: str = ""
+    thinking: str = ""
+    thinking_signature: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    usage: Usage = Usage()
+    stop_reason: StopReason | None = None
+    raw_stop_reason: str | None = None
+    complete: bool = False
+
+    def to_message(self, format: MessageFormat | None = None) -> dict[str, Any]:
+        """Render this response as the provider's assistant message for a chat history.
+
+        Args:
+            format: Target wire format; default: the format of ``self.provider``
+                (``bedrock-invoke`` uses the Anthropic format).
+
+        Returns:
+            A JSON-compatible dict: Anthropic ``{"role": "assistant", "content": [blocks]}``
+            (Messages API "content blocks"), OpenAI Chat ``{"role": "assistant", "content",
+            "tool_calls"}``, Bedrock Converse ``{"role", "content": [{"text"}, {"toolUse"}]}``.
+            For ``openai-responses`` the message dict is ``{"role": "assistant", "content":
+            text}``; tool calls must be sent back as ``function_call`` items (see
+            `to_responses_input_items`).
+
+        Raises:
+            ValueError: if no format is given and the provider is unknown.
+        """
+        fmt = format or _default_format(self.provider)
+        if fmt == "anthropic":
+            blocks: list[dict[str, Any]] = []
+            if self.thinking or self.thinking_signature:
+                blocks.append(
+                    {"type": "thinking", "thinking": self.thinking, "signature": self.thinking_signature or ""}
+                )
+            if self.text:
+                blocks.append({"type": "text", "text": self.text})
+            blocks.extend(
+                {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in self.tool_calls
+            )
+            return {"role": "assistant", "content": blocks}
+        if fmt == "openai":
+            message: dict[str, Any] = {"role": "assistant", "content": self.text or None}
+            if self.tool_calls:
+                message["tool_calls"] = [
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": c.name, "arguments": c.raw_arguments or json.dumps(c.arguments)},
+                    }
+                    for c in self.tool_calls
+                ]
+            return message
+        if fmt == "bedrock":
+            content: list[dict[str, Any]] = []
+            if self.thinking or self.thinking_signature:
+                reasoning: dict[str, Any] = {"text": self.thinking}
+                if self.thinking_signature:
+                    reasoning["signature"] = self.thinking_signature
+                content.append({"reasoningContent": {"reasoningText": reasoning}})
+            if self.text:
+                content.append({"text": self.text})
+            content.extend(
+                {"toolUse": {"toolUseId": c.id, "name": c.name, "input": c.arguments}} for c in self.tool_calls
+            )
+            return {"role": "assistant", "content": content}
+        return {"role": "assistant", "content": self.text}
+
+    def to_responses_input_items(self) -> list[dict[str, Any]]:
+        """Render this response as OpenAI Responses API input items (message + function calls).
+
+        Returns:
+            A list of input items: an assistant ``message`` item (when there is text) followed
+            by one ``{"type": "function_call", "call_id", "name", "arguments"}`` per tool call
+            (OpenAI "Function calling" guide, Responses API).
+        """
+        items: list[dict[str, Any]] = []
+        if self.text:
+            items.append({"role": "assistant", "content": self.text})
+        items.extend(
+            {
+                "type": "function_call",
+                "call_id": c.id,
+                "name": c.name,
+                "arguments": c.raw_arguments or json.dumps(c.arguments),
+            }
+            for c in self.tool_calls
+        )
+        return items
+
+
+def _default_format(provider: str | None) -> MessageFormat:
+    if provider in ("anthropic", "bedrock-invoke"):
+        return "anthropic"
+    if provider == "openai":
+        return "openai"
+    if provider == "openai-responses":
+        return "openai-responses"
+    if provider == "bedrock":
+        return "bedrock"
+    raise ValueError(f"cannot pick a message format for provider {provider!r}; pass format=")
+
+
+def _replace_tool_call(calls: tuple[ToolCall, ...], index: int, call: ToolCall) -> tuple[ToolCall, ...]:
+    if index < len(calls):
+        return (*calls[:index], call, *calls[index + 1 :])
+    return (*calls, call)
+
+
+def apply(snapshot: Response, event: StreamEvent) -> Response:
+    """Return the snapshot that results from applying ``event`` to ``snapshot`` (pure).
+
+    Args:
+        snapshot: The response so far (``Response()`` before the first event).
+        event: The next event of the stream.
+
+    Returns:
+        A new `Response`; ``snapshot`` is not modified. A `StreamReset` returns an empty
+        response that keeps only the stream identity (provider, model, ids).
+    """
+    if isinstance(event, TextDelta):
+        return snapshot.model_copy(update={"text": snapshot.text + event.text})
+    if isinstance(event, ThinkingDelta):
+        update: dict[str, Any] = {"thinking": snapshot.thinking + event.text}
+        if event.signature is not None:
+            update["thinking_signature"] = event.signature
+        return snapshot.model_copy(update=update)
+    if isinstance(event, ToolCallStart):
+        call = ToolCall(id=event.id, name=event.name)
+        return snapshot.model_copy(
+            update={"tool_calls": _replace_tool_call(snapshot.tool_calls, event.index, call)}
+        )
+    if isinstance(event, ToolCallDelta):
+        if event.index >= len(snapshot.tool_calls):
+            return snapshot
+        old = snapshot.tool_calls[event.index]
+        call = old.model_copy(
+            update={
+                "raw_arguments": old.raw_arguments + event.arguments_delta,
+                "arguments": event.partial_arguments if event.partial_arguments is not None else old.arguments,
+            }
+        )
+        return snapshot.model_copy(
+            update={"tool_calls": _replace_tool_call(snapshot.tool_calls, event.index, call)}
+        )
+    if isinstance(event, ToolCallEnd):
+        call = ToolCall(
+            id=event.id, name=event.name, arguments=event.arguments, raw_arguments=event.raw_arguments, complete=True
+        )
+        return snapshot.model_copy(
+            update={"tool_calls": _replace_tool_call(snapshot.tool_calls, event.index, call)}
+        )
+    if isinstance(event, UsageUpdate):
+        return snapshot.model_copy(update={"usage": event.usage})
+    if isinstance(event, StreamStart):
+        return snapshot.model_copy(
+            update={
+                "provider": event.provider,
+                "model": event.model,
+                "id": event.response_id,
+                "request_id": event.request_id,
+            }
+        )
+    if isinstance(event, StreamEnd):
+        raw = (event.provider_details or {}).get("stop_reason")
+        return snapshot.model_copy(
+            update={
+                "stop_reason": event.stop_reason,
+                "raw_stop_reason": raw if isinstance(raw, str) else None,
+                "usage": event.usage,
+                "complete": True,
+            }
+        )
+    if isinstance(event, StreamReset):
+        return Response(
+            provider=snapshot.provider, model=snapshot.model, id=snapshot.id, request_id=snapshot.request_id
+        )
+    return snapshot
+
+
+class ResponseAccumulator:
+    """Mutable accumulator equivalent to folding `apply` (faster for long streams).
+
+    Not thread-safe; use one per stream. ``add`` costs O(1) per text delta; ``snapshot``
+    joins the text parts (O(total characters)).
+    """
+
+    __slots__ = (
+        "_complete",
+        "_id",
+        "_model",
+        "_provider",
+        "_raw_stop_reason",
+        "_request_id",
+        "_stop_reason",
+        "_text",
+        "_thinking",
+        "_thinking_signature",
+        "_tool_calls",
+        "_usage",
+    )
+
+    def __init__(self) -> None:
+        self._provider: str | None = None
+        self._model: str | None = None
+        self._id: str | None = None
+        self._request_id: str | None = None
+        self._reset_content()
+
+    def _reset_content(self) -> None:
+        self._text: list[str] = []
+        self._thinking: list[str] = []
+        self._thinking_signature: str | None = None
+        self._tool_calls: dict[int, ToolCall] = {}
+        self._usage = Usage()
+        self._stop_reason: StopReason | None = None
+        self._raw_stop_reason: str | None = None
+        self._complete = False
+
+    @property
+    def text(self) -> str:
+        """The text accumulated so far."""
+        return "".join(self._text)
+
+    def add(self, event: StreamEvent) -> None:
+        """Apply one event."""
+        if isinstance(event, TextDelta):
+            self._text.append(event.text)
+        elif isinstance(event, ThinkingDelta):
+            self._thinking.append(event.text)
+            if event.signature is not None:
+                self._thinking_signature = event.signature
+        elif isinstance(event, ToolCallStart):
+            self._tool_calls[event.index] = ToolCall(id=event.id, name=event.name)
+        elif isinstance(event, ToolCallDelta):
+            old = self._tool_calls.get(event.index)
+            if old is not None:
+                self._tool_calls[event.index] = ToolCall.model_construct(
+                    id=old.id,
+                    name=old.name,
+                    arguments=event.partial_arguments if event.partial_arguments is not None else old.arguments,
+                    raw_arguments=old.raw_arguments + event.arguments_delta,
+                    complete=False,
+                )
+        elif isinstance(event, ToolCallEnd):
+            self._tool_calls[event.index] = ToolCall(
+                id=event.id,
+                name=event.name,
+                arguments=event.arguments,
+                raw_arguments=event.raw_arguments,
+                complete=True,
+            )
+        elif isinstance(event, UsageUpdate):
+            self._usage = event.usage
+        elif isinstance(event, StreamStart):
+            self._provider = event.provider
+            self._model = event.model
+            self._id = event.response_id
+            self._request_id = event.request_id
+        elif isinstance(event, StreamEnd):
+            raw = (event.provider_details or {}).get("stop_reason")
+            self._stop_reason = event.stop_reason
+            self._raw_stop_reason = raw if isinstance(raw, str) else None
+            self._usage = event.usage
+            self._complete = True
+        elif isinstance(event, StreamReset):
+            self._reset_content()
+
+    def snapshot(self) -> Response:
+        """Return the `Response` accumulated so far."""
+        return Response(
+            provider=self._provider,
+            model=self._model,
+            id=self._id,
+            request_id=self._request_id,
+            text="".join(self._text),
+            thinking="".join(self._thinking),
+            thinking_signature=self._thinking_signature,
+            tool_calls=tuple(self._tool_calls[i] for i in sorted(self._tool_calls)),
+            usage=self._usage,
+            stop_reason=self._stop_reason,
+            raw_stop_reason=self._raw_stop_reason,
+            complete=self._complete,
+        )
