@@ -4,7 +4,9 @@ Every source (`from_anthropic`, `from_openai`, `from_openai_responses`, `from_be
 `from_bedrock_invoke`) emits the same frozen pydantic models, joined in the discriminated
 union `StreamEvent` on the snake_case ``type`` field. A well-formed stream obeys this grammar::
 
-    StreamStart (TextDelta | ThinkingDelta | ToolCallStart ToolCallDelta* ToolCallEnd | UsageUpdate)* StreamEnd
+    StreamStart
+    (TextDelta | ThinkingDelta | ToolCallStart ToolCallDelta* ToolCallEnd | UsageUpdate)*
+    StreamEnd
 
 `StreamReset` only appears after `rxstream.operators.retry_stream(on_partial="restart")`.
 

@@ -116,12 +116,17 @@ class Response(BaseModel):
             blocks: list[dict[str, Any]] = []
             if self.thinking or self.thinking_signature:
                 blocks.append(
-                    {"type": "thinking", "thinking": self.thinking, "signature": self.thinking_signature or ""}
+                    {
+                        "type": "thinking",
+                        "thinking": self.thinking,
+                        "signature": self.thinking_signature or "",
+                    }
                 )
             if self.text:
                 blocks.append({"type": "text", "text": self.text})
             blocks.extend(
-                {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in self.tool_calls
+                {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}
+                for c in self.tool_calls
             )
             return {"role": "assistant", "content": blocks}
         if fmt == "openai":
@@ -146,7 +151,8 @@ class Response(BaseModel):
             if self.text:
                 content.append({"text": self.text})
             content.extend(
-                {"toolUse": {"toolUseId": c.id, "name": c.name, "input": c.arguments}} for c in self.tool_calls
+                {"toolUse": {"toolUseId": c.id, "name": c.name, "input": c.arguments}}
+                for c in self.tool_calls
             )
             return {"role": "assistant", "content": content}
         return {"role": "assistant", "content": self.text}
@@ -222,7 +228,9 @@ def apply(snapshot: Response, event: StreamEvent) -> Response:
         call = old.model_copy(
             update={
                 "raw_arguments": old.raw_arguments + event.arguments_delta,
-                "arguments": event.partial_arguments if event.partial_arguments is not None else old.arguments,
+                "arguments": event.partial_arguments
+                if event.partial_arguments is not None
+                else old.arguments,
             }
         )
         return snapshot.model_copy(
@@ -230,7 +238,11 @@ def apply(snapshot: Response, event: StreamEvent) -> Response:
         )
     if isinstance(event, ToolCallEnd):
         call = ToolCall(
-            id=event.id, name=event.name, arguments=event.arguments, raw_arguments=event.raw_arguments, complete=True
+            id=event.id,
+            name=event.name,
+            arguments=event.arguments,
+            raw_arguments=event.raw_arguments,
+            complete=True,
         )
         return snapshot.model_copy(
             update={"tool_calls": _replace_tool_call(snapshot.tool_calls, event.index, call)}
@@ -323,7 +335,9 @@ class ResponseAccumulator:
                 self._tool_calls[event.index] = ToolCall.model_construct(
                     id=old.id,
                     name=old.name,
-                    arguments=event.partial_arguments if event.partial_arguments is not None else old.arguments,
+                    arguments=event.partial_arguments
+                    if event.partial_arguments is not None
+                    else old.arguments,
                     raw_arguments=old.raw_arguments + event.arguments_delta,
                     complete=False,
                 )

@@ -26,10 +26,14 @@ def text() -> Callable[[Observable[StreamEvent]], Observable[str]]:
     def _text(source: Observable[StreamEvent]) -> Observable[str]:
         return source.pipe(
             ops.filter(lambda e: type(e) is TextDelta),
-            ops.map(lambda e: e.text),  # type: ignore[union-attr]
+            ops.map(_delta_text),
         )
 
     return _text
+
+
+def _delta_text(event: StreamEvent) -> str:
+    return event.text if isinstance(event, TextDelta) else ""
 
 
 def snapshots() -> Callable[[Observable[StreamEvent]], Observable[Response]]:

@@ -107,7 +107,9 @@ def map_sdk_error(exc: BaseException, provider: str) -> StreamError | None:
             provider=provider,
         )
     elif type(exc).__name__ in ("APIConnectionError", "APITimeoutError"):
-        err = StreamInterruptedError(f"{provider}: {type(exc).__name__} while opening the stream", provider=provider)
+        err = StreamInterruptedError(
+            f"{provider}: {type(exc).__name__} while opening the stream", provider=provider
+        )
     else:
         return None
     err.__cause__ = exc

@@ -127,7 +127,11 @@ def session_observable(
                 _run_sync(sync_session, control, observer, provider)
 
             scheduled = sched.schedule(action)
-            return Disposable(lambda: (control.cancel(), scheduled.dispose()))
+            def dispose() -> None:
+                control.cancel()
+                scheduled.dispose()
+
+            return Disposable(dispose)
         assert async_session is not None
         loop = _pick_loop(scheduler or subscribe_scheduler)
         if loop is None:

@@ -1,4 +1,4 @@
-"""Incremental Server-Sent Events decoder over raw body bytes (pure, no I/O).
+r"""Incremental Server-Sent Events decoder over raw body bytes (pure, no I/O).
 
 Implements the WHATWG HTML "Event stream interpretation" rules that the Anthropic and
 OpenAI SDKs' own ``SSEDecoder`` follow (``anthropic/_streaming.py``): lines end in CRLF,
@@ -30,7 +30,7 @@ class ServerSentEvent:
 
 
 class SSEDecoder:
-    """Feed raw body chunks, get complete `ServerSentEvent` objects back.
+    r"""Feed raw body chunks, get complete `ServerSentEvent` objects back.
 
     Example:
         >>> d = SSEDecoder()

@@ -1,7 +1,7 @@
-"""Anthropic Messages streaming: ``rxstream.from_anthropic`` and its pure normaliser.
+r"""Anthropic Messages streaming: ``rxstream.from_anthropic`` and its pure normaliser.
 
 Wire format (Anthropic docs, "Streaming Messages"; SDK ``anthropic/lib/streaming/_messages.py``):
-``message_start`` → per content block ``content_block_start`` / ``content_block_delta``\\* /
+``message_start`` → per content block ``content_block_start`` / ``content_block_delta``\* /
 ``content_block_stop`` → ``message_delta`` (stop reason, cumulative usage) → ``message_stop``;
 ``ping`` at any time; ``event: error`` (e.g. ``overloaded_error``) can arrive inside a 200
 stream. Unknown event and delta types are ignored (the docs promise new ones may appear).
@@ -102,7 +102,9 @@ class AnthropicNormaliser:
         request_model: Model named in the request (used if the stream does not name one).
     """
 
-    def __init__(self, stream_id: str, *, provider: str = "anthropic", request_model: str | None = None) -> None:
+    def __init__(
+        self, stream_id: str, *, provider: str = "anthropic", request_model: str | None = None
+    ) -> None:
         self.stream_id = stream_id
         self.provider = provider
         self.request_model = request_model
@@ -173,7 +175,11 @@ class AnthropicNormaliser:
         delta = value["delta"]
         dtype = delta.get("type")
         if dtype == "text_delta":
-            return [_new_text(stream_id=self.stream_id, seq=self._next(), provider_details=None, text=delta["text"])]
+            return [
+                _new_text(
+                    stream_id=self.stream_id, seq=self._next(), provider_details=None, text=delta["text"]
+                )
+            ]
         if dtype == "input_json_delta":
             block = value["index"]
             tool = self._tools.get(block)
@@ -246,9 +252,7 @@ class AnthropicNormaliser:
         self._block_kind[block_index] = btype
         if btype == "text":
             if block.get("text"):
-                events.append(
-                    TextDelta(stream_id=self.stream_id, seq=self._next(), text=block["text"])
-                )
+                events.append(TextDelta(stream_id=self.stream_id, seq=self._next(), text=block["text"]))
         elif btype == "thinking":
             if block.get("thinking") or block.get("signature"):
                 events.append(
@@ -383,7 +387,8 @@ class AnthropicNormaliser:
         """End of body: raise `StreamInterruptedError` unless ``message_stop`` arrived."""
         if not self._ended:
             raise StreamInterruptedError(
-                f"{self.provider} stream ended before message_stop (connection dropped?)", provider=self.provider
+                f"{self.provider} stream ended before message_stop (connection dropped?)",
+                provider=self.provider,
             )
         return []
 
@@ -447,7 +452,11 @@ def from_anthropic(
         def async_session(control: Control) -> AsyncIterator[StreamEvent]:
             norm = AnthropicNormaliser(control.stream_id, request_model=request_model)
             return async_sse_session(
-                lambda: client.messages.with_streaming_response.create(**params), norm, control, "anthropic", headers
+                lambda: client.messages.with_streaming_response.create(**params),
+                norm,
+                control,
+                "anthropic",
+                headers,
             )
 
         return session_observable(async_session=async_session, scheduler=scheduler, provider="anthropic")
@@ -455,8 +464,11 @@ def from_anthropic(
     def sync_session(control: Control) -> Iterator[StreamEvent]:
         norm = AnthropicNormaliser(control.stream_id, request_model=request_model)
         return sync_sse_session(
-            lambda: client.messages.with_streaming_response.create(**params), norm, control, "anthropic", headers
+            lambda: client.messages.with_streaming_response.create(**params),
+            norm,
+            control,
+            "anthropic",
+            headers,
         )
 
     return session_observable(sync_session=sync_session, scheduler=scheduler, provider="anthropic")
-

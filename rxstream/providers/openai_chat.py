@@ -75,7 +75,14 @@ _FINISH: dict[str, StopReason] = {
 }
 
 _RETRYABLE_ERROR_TYPES = frozenset(
-    {"server_error", "rate_limit_exceeded", "rate_limit_error", "overloaded_error", "timeout", "service_unavailable"}
+    {
+        "server_error",
+        "rate_limit_exceeded",
+        "rate_limit_error",
+        "overloaded_error",
+        "timeout",
+        "service_unavailable",
+    }
 )
 
 _new_text = TextDelta.model_construct
@@ -148,10 +155,14 @@ class OpenAIChatNormaliser:
             value = jiter.from_json(data)
         except ValueError as exc:
             raise StreamDecodeError(
-                f"{self.provider}: malformed JSON in SSE data", raw=data.decode("utf-8", "replace"), provider=self.provider
+                f"{self.provider}: malformed JSON in SSE data",
+                raw=data.decode("utf-8", "replace"),
+                provider=self.provider,
             ) from exc
         if not isinstance(value, dict):
-            raise StreamDecodeError(f"{self.provider}: SSE data is not a JSON object", raw=data.decode("utf-8", "replace"))
+            raise StreamDecodeError(
+                f"{self.provider}: SSE data is not a JSON object", raw=data.decode("utf-8", "replace")
+            )
         try:
             return self.feed_chunk(value)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -190,7 +201,10 @@ class OpenAIChatNormaliser:
             self._usage = openai_usage(usage)
             events.append(
                 UsageUpdate(
-                    stream_id=self.stream_id, seq=self._next(), usage=self._usage, provider_details={"usage": usage}
+                    stream_id=self.stream_id,
+                    seq=self._next(),
+                    usage=self._usage,
+                    provider_details={"usage": usage},
                 )
             )
         return events
@@ -200,7 +214,9 @@ class OpenAIChatNormaliser:
         if delta:
             content = delta.get("content")
             if content:
-                events.append(_new_text(stream_id=self.stream_id, seq=self._next(), provider_details=None, text=content))
+                events.append(
+                    _new_text(stream_id=self.stream_id, seq=self._next(), provider_details=None, text=content)
+                )
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if reasoning and isinstance(reasoning, str):
                 events.append(
@@ -216,7 +232,12 @@ class OpenAIChatNormaliser:
             if refusal:
                 self._refused = True
                 events.append(
-                    TextDelta(stream_id=self.stream_id, seq=self._next(), text=refusal, provider_details={"refusal": True})
+                    TextDelta(
+                        stream_id=self.stream_id,
+                        seq=self._next(),
+                        text=refusal,
+                        provider_details={"refusal": True},
+                    )
                 )
             tool_calls = delta.get("tool_calls")
             if tool_calls:
@@ -243,7 +264,9 @@ class OpenAIChatNormaliser:
             tool = _Tool(index, call_id or f"call_{self.stream_id}_{index}", name or "")
             self._tools[wire_index] = tool
             events.append(
-                ToolCallStart(stream_id=self.stream_id, seq=self._next(), index=index, id=tool.id, name=tool.name)
+                ToolCallStart(
+                    stream_id=self.stream_id, seq=self._next(), index=index, id=tool.id, name=tool.name
+                )
             )
         elif name and not tool.name:
             tool.name = name
@@ -344,7 +367,13 @@ class OpenAIChatNormaliser:
             text += f": {message}"
         if self.request_id:
             text += f" [request id {self.request_id}]"
-        status = 429 if kind in ("rate_limit_exceeded", "rate_limit_error") else 500 if kind == "server_error" else None
+        status = (
+            429
+            if kind in ("rate_limit_exceeded", "rate_limit_error")
+            else 500
+            if kind == "server_error"
+            else None
+        )
         return ProviderError(
             text,
             status_code=status,
@@ -356,18 +385,24 @@ class OpenAIChatNormaliser:
         )
 
     def finish(self) -> list[StreamEvent]:
-        """End of body. ``[DONE]`` missing after a ``finish_reason`` is tolerated (some local
-        servers omit it); otherwise raise `StreamInterruptedError`."""
+        """End of body: tolerate a missing ``[DONE]`` after ``finish_reason``, else raise.
+
+        Some local servers omit ``[DONE]``; a body that ends before any ``finish_reason``
+        raises `StreamInterruptedError`.
+        """
         if self._ended:
             return []
         if self._finish_raw is not None:
             return self._done()
         raise StreamInterruptedError(
-            f"{self.provider} stream ended before finish_reason/[DONE] (connection dropped?)", provider=self.provider
+            f"{self.provider} stream ended before finish_reason/[DONE] (connection dropped?)",
+            provider=self.provider,
         )
 
 
-def from_openai(client: Any, *, scheduler: abc.SchedulerBase | None = None, **params: Any) -> Observable[StreamEvent]:
+def from_openai(
+    client: Any, *, scheduler: abc.SchedulerBase | None = None, **params: Any
+) -> Observable[StreamEvent]:
     """Stream an OpenAI Chat Completions response as a cold ``Observable[StreamEvent]``.
 
     Also works with OpenAI-compatible local servers (Ollama, llama.cpp, vLLM): point the

@@ -1,0 +1,301 @@
+"""The ``rxstream`` command: stream a response live to the terminal, or chat.
+
+Usage::
+
+    rxstream run "PROMPT" [--provider P] [--model M] [--max-tokens N] [--emulator]
+    rxstream chat [--provider P] [--model M] [--max-tokens N] [--emulator]
+
+Providers: ``anthropic``, ``openai``, ``openai-responses``, ``bedrock``, ``bedrock-invoke``
+and ``emulator`` (the Anthropic wire format served by the embedded emulator). A provider
+whose credentials are not in the environment (``ANTHROPIC_API_KEY``, ``OPENAI_API_KEY``,
+AWS credentials) runs on the embedded emulator, through the same official SDK, and says so
+in one line. Without ``--provider``, the first provider with a key is used, else the emulator.
+
+After each response a summary line shows time to first token (TTFT, seconds), output
+tokens per second, input/output tokens and the stop reason. In ``chat``, Ctrl+C during a
+response cancels it (disposal closes the connection), prints "cancelled" and drops the turn
+from the history; a dropped connection shows the partial text and the error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reactivex import Observable
+
+from rxstream._extras import require
+from rxstream.errors import ConfigurationError, StreamError
+from rxstream.events import StreamEvent
+from rxstream.response import Response
+
+__all__ = ["main"]
+
+PROVIDERS = ("anthropic", "openai", "openai-responses", "bedrock", "bedrock-invoke", "emulator")
+
+DEFAULT_MODELS = {
+    "anthropic": "claude-sonnet-4-5",
+    "openai": "gpt-4.1-mini",
+    "openai-responses": "gpt-4.1-mini",
+    "bedrock": "anthropic.claude-3-5-haiku-20241022-v1:0",
+    "bedrock-invoke": "anthropic.claude-3-5-haiku-20241022-v1:0",
+    "emulator": "emulator-1",
+}
+
+
+def _has_credentials(provider: str) -> bool:
+    if provider == "anthropic":
+        return bool(os.environ.get("ANTHROPIC_API_KEY"))
+    if provider in ("openai", "openai-responses"):
+        return bool(os.environ.get("OPENAI_API_KEY"))
+    if provider in ("bedrock", "bedrock-invoke"):
+        return bool(os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE"))
+    return False
+
+
+def _pick_provider(requested: str | None) -> str:
+    if requested:
+        return requested
+    for provider in ("anthropic", "openai"):
+        if _has_credentials(provider):
+            return provider
+    return "emulator"
+
+
+@dataclass
+class Session:
+    """One provider connection for the CLI: builds a stream for a chat history."""
+
+    provider: str
+    model: str
+    max_tokens: int
+    emulated: bool
+    client: Any
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def stream(self, prompt: str) -> Observable[StreamEvent]:
+        """Return the cold stream answering ``prompt`` after the history."""
+        import rxstream
+
+        wire = "anthropic" if self.provider == "emulator" else self.provider
+        if wire == "anthropic":
+            messages = [*self.history, {"role": "user", "content": prompt}]
+            return rxstream.from_anthropic(
+                self.client, model=self.model, max_tokens=self.max_tokens, messages=messages
+            )
+        if wire == "openai":
+            messages = [*self.history, {"role": "user", "content": prompt}]
+            return rxstream.from_openai(
+                self.client, model=self.model, max_completion_tokens=self.max_tokens, messages=messages
+            )
+        if wire == "openai-responses":
+            from rxstream.providers.openai_responses import from_openai_responses
+
+            items = [*self.history, {"role": "user", "content": prompt}]
+            return from_openai_responses(
+                self.client, model=self.model, max_output_tokens=self.max_tokens, input=items
+            )
+        if wire == "bedrock":
+            from rxstream.providers.bedrock import from_bedrock
+
+            messages = [*self.history, {"role": "user", "content": [{"text": prompt}]}]
+            return from_bedrock(
+                self.client,
+                modelId=self.model,
+                messages=messages,
+                inferenceConfig={"maxTokens": self.max_tokens},
+            )
+        import json
+
+        from rxstream.providers.bedrock import from_bedrock_invoke
+
+        messages = [*self.history, {"role": "user", "content": prompt}]
+        body = {
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": self.max_tokens,
+            "messages": messages,
+        }
+        return from_bedrock_invoke(self.client, modelId=self.model, body=json.dumps(body))
+
+    def remember(self, prompt: str, response: Response) -> None:
+        """Add a completed turn to the history, in this provider's message format."""
+        wire = "anthropic" if self.provider in ("emulator", "bedrock-invoke") else self.provider
+        if wire == "bedrock":
+            self.history.append({"role": "user", "content": [{"text": prompt}]})
+            self.history.append(response.to_message("bedrock"))
+        elif wire == "openai-responses":
+            self.history.append({"role": "user", "content": prompt})
+            self.history.extend(response.to_responses_input_items())
+        else:
+            self.history.append({"role": "user", "content": prompt})
+            self.history.append(response.to_message("openai" if wire == "openai" else "anthropic"))
+
+
+@contextlib.contextmanager
+def open_session(
+    provider: str, model: str | None, max_tokens: int, force_emulator: bool
+) -> Iterator[Session]:
+    """Create the SDK client for ``provider`` (on the emulator when there are no credentials)."""
+    emulated = force_emulator or provider == "emulator" or not _has_credentials(provider)
+    model = model or DEFAULT_MODELS[provider]
+    with contextlib.ExitStack() as stack:
+        base_url: str | None = None
+        endpoint_url: str | None = None
+        if emulated:
+            require("uvicorn", "cli")
+            from rxstream.testing import ProviderEmulator
+            from rxstream.testing.demo import demo_responder
+
+            emu = stack.enter_context(ProviderEmulator(responder=demo_responder))
+            base_url = (
+                emu.anthropic_base_url if provider in ("anthropic", "emulator") else emu.openai_base_url
+            )
+            endpoint_url = emu.bedrock_endpoint_url
+        if provider in ("anthropic", "emulator"):
+            anthropic = require("anthropic", "anthropic")
+            key = "sk-ant-emulator" if emulated else None
+            client: Any = (
+                anthropic.Anthropic(api_key=key, base_url=base_url) if emulated else anthropic.Anthropic()
+            )
+        elif provider in ("openai", "openai-responses"):
+            openai = require("openai", "openai")
+            client = openai.OpenAI(api_key="sk-emulator", base_url=base_url) if emulated else openai.OpenAI()
+        else:
+            boto3 = require("boto3", "bedrock")
+            if emulated:
+                client = boto3.client(
+                    "bedrock-runtime",
+                    endpoint_url=endpoint_url,
+                    region_name="us-east-1",
+                    aws_access_key_id="emulator",
+                    aws_secret_access_key="emulator",
+                )
+            else:
+                client = boto3.client("bedrock-runtime")
+        yield Session(provider=provider, model=model, max_tokens=max_tokens, emulated=emulated, client=client)
+
+
+class _Outcome:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.response: Response | None = None
+        self.error: BaseException | None = None
+
+
+def stream_to_console(console: Any, stream: Observable[StreamEvent]) -> Response:
+    """Render ``stream`` live on a rich ``console``; return the final Response.
+
+    Raises:
+        KeyboardInterrupt: Ctrl+C; the stream was disposed (connection closed) first.
+        StreamError: the stream failed; ``.partial`` holds what arrived (already shown).
+    """
+    from rxstream._live import render_live
+
+    return render_live(console, stream)
+
+
+def _summary(response: Response, stats: Any) -> str:
+    ttft = f"{stats.time_to_first_token:.2f}s" if stats and stats.time_to_first_token is not None else "-"
+    rate = f"{stats.tokens_per_second:.1f} tok/s" if stats and stats.tokens_per_second else "- tok/s"
+    usage = response.usage
+    return (
+        f"TTFT {ttft} · {rate} · input {usage.input_tokens} tok · output {usage.output_tokens} tok"
+        f" · stop {response.stop_reason or '-'}"
+    )
+
+
+def _console() -> Any:
+    rich_console = require("rich.console", "cli")
+    return rich_console.Console(highlight=False)
+
+
+def _announce(console: Any, session: Session) -> None:
+    if session.emulated:
+        why = "no API key found" if not _has_credentials(session.provider) else "--emulator given"
+        wire = "anthropic" if session.provider == "emulator" else session.provider
+        console.print(
+            f"[dim]{why}: using the embedded emulator ({wire} wire format, official SDK, 127.0.0.1)[/dim]"
+        )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``rxstream run PROMPT``: stream one response, then print the summary line."""
+    console = _console()
+    provider = _pick_provider(args.provider)
+    with open_session(provider, args.model, args.max_tokens, args.emulator) as session:
+        _announce(console, session)
+        try:
+            stream_to_console(console, session.stream(args.prompt))
+        except KeyboardInterrupt:
+            console.print("\n[yellow]cancelled[/yellow]")
+            return 130
+        except StreamError as exc:
+            console.print(f"\n[red]error:[/red] {exc}")
+            return 1
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace, read_line: Callable[[str], str] | None = None) -> int:
+    """``rxstream chat``: a chat loop keeping the full history; Ctrl+C cancels a response."""
+    console = _console()
+    provider = _pick_provider(args.provider)
+    ask = read_line or (lambda prompt: console.input(prompt))
+    with open_session(provider, args.model, args.max_tokens, args.emulator) as session:
+        _announce(console, session)
+        console.print("[dim]Ctrl+C cancels a response; Ctrl+D or /exit quits.[/dim]")
+        while True:
+            try:
+                prompt = ask("[bold cyan]you>[/bold cyan] ").strip()
+            except (EOFError, KeyboardInterrupt):
+                console.print()
+                return 0
+            if not prompt:
+                continue
+            if prompt in ("/exit", "/quit"):
+                return 0
+            try:
+                response = stream_to_console(console, session.stream(prompt))
+            except KeyboardInterrupt:
+                console.print("\n[yellow]cancelled[/yellow]")
+                continue
+            except StreamError as exc:
+                console.print(f"\n[red]error:[/red] {exc}")
+                continue
+            session.remember(prompt, response)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``rxstream`` command."""
+    parser = argparse.ArgumentParser(prog="rxstream", description="Stream LLM responses as reactive streams.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (("run", "stream one response"), ("chat", "interactive chat loop")):
+        p = sub.add_parser(name, help=help_text)
+        if name == "run":
+            p.add_argument("prompt", help="the user message")
+        p.add_argument("--provider", choices=PROVIDERS, default=None, help="default: first with an API key")
+        p.add_argument("--model", default=None, help="model name (default per provider)")
+        p.add_argument("--max-tokens", type=int, default=1024, help="output token limit (default 1024)")
+        p.add_argument("--emulator", action="store_true", help="use the embedded emulator even with a key")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rxstream`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        return cmd_chat(args)
+    except ConfigurationError as exc:
+        print(f"rxstream: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
