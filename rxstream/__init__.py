@@ -5,6 +5,7 @@ Sources (each returns a cold ``reactivex.Observable[StreamEvent]``; nothing is s
 
 * `from_anthropic(client, **params)`: Anthropic Messages.
 * `from_openai(client, **params)`: OpenAI Chat Completions and OpenAI-compatible servers.
+* `from_openai_responses(client, **params)`: OpenAI Responses API.
 
 Example:
     >>> import rxstream as rxs
@@ -32,6 +33,7 @@ from rxstream.events import (
 )
 from rxstream.providers.anthropic import from_anthropic
 from rxstream.providers.openai_chat import from_openai
+from rxstream.providers.openai_responses import from_openai_responses
 from rxstream.response import Response, ToolCall, apply
 
 __version__ = "0.1.0"
@@ -57,5 +59,6 @@ __all__ = [
     "events",
     "from_anthropic",
     "from_openai",
+    "from_openai_responses",
     "operators",
 ]

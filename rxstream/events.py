@@ -65,9 +65,10 @@ class Usage(_Frozen):
     """Token counts of one response, cumulative (a later value replaces an earlier one).
 
     Attributes:
-        input_tokens: Prompt tokens billed, excluding cache reads/writes where the provider
-            reports them separately (Anthropic, Bedrock). For OpenAI this is
-            ``prompt_tokens``/``input_tokens``, which *includes* cached tokens.
+        input_tokens: Prompt tokens not read from or written to the prompt cache, for every
+            provider (Anthropic/Bedrock report it so; for OpenAI it is ``prompt_tokens`` minus
+            cached and cache-written tokens). The whole prompt is
+            ``input_tokens + cache_read_tokens + cache_write_tokens``.
         output_tokens: Generated tokens (including reasoning tokens for OpenAI).
         cache_read_tokens: Prompt tokens read from the prompt cache.
         cache_write_tokens: Prompt tokens written to the prompt cache.

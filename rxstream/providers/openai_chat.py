@@ -23,9 +23,10 @@ Mapping to the neutral schema:
   forced ``tool_choice``), ``length`` → ``max_tokens``, ``tool_calls``/``function_call`` →
   ``tool_use``, ``content_filter`` → ``content_filter``; raw value in
   ``provider_details["stop_reason"]``.
-* ``usage`` → `UsageUpdate`: ``input_tokens = prompt_tokens - cached_tokens`` (so that, as
-  for Anthropic and Bedrock, input excludes cache reads), ``cache_read_tokens =
-  prompt_tokens_details.cached_tokens``, ``reasoning_tokens =
+* ``usage`` → `UsageUpdate`: ``input_tokens = prompt_tokens - cached_tokens -
+  cache_write_tokens`` (so that, as for Anthropic and Bedrock, input excludes cache reads
+  and writes), ``cache_read_tokens = prompt_tokens_details.cached_tokens``,
+  ``cache_write_tokens = prompt_tokens_details.cache_write_tokens``, ``reasoning_tokens =
   completion_tokens_details.reasoning_tokens``; raw usage in ``provider_details["usage"]``.
 * Only choice 0 is used (``n > 1`` is not supported; other choices are ignored).
 """
@@ -89,18 +90,25 @@ _new_text = TextDelta.model_construct
 
 
 def openai_usage(usage: dict[str, Any]) -> Usage:
-    """Normalise an OpenAI ``usage`` object (Chat ``prompt_tokens`` or Responses ``input_tokens`` form)."""
+    """Normalise an OpenAI ``usage`` object (Chat ``prompt_tokens`` or Responses ``input_tokens`` form).
+
+    OpenAI's input count includes cached and cache-written tokens
+    (``prompt_tokens_details.cached_tokens`` / ``cache_write_tokens``; Responses
+    ``input_tokens_details``); the neutral `Usage.input_tokens` excludes both, as Anthropic's
+    and Bedrock's do, so ``input + cache_read + cache_write`` is the whole prompt everywhere.
+    """
     prompt = usage.get("prompt_tokens", usage.get("input_tokens")) or 0
     completion = usage.get("completion_tokens", usage.get("output_tokens")) or 0
     prompt_details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
     completion_details = usage.get("completion_tokens_details") or usage.get("output_tokens_details") or {}
-    cached = prompt_details.get("cached_tokens") or 0 if isinstance(prompt_details, dict) else 0
-    reasoning = completion_details.get("reasoning_tokens") or 0 if isinstance(completion_details, dict) else 0
+    cached = (prompt_details.get("cached_tokens") or 0) if isinstance(prompt_details, dict) else 0
+    written = (prompt_details.get("cache_write_tokens") or 0) if isinstance(prompt_details, dict) else 0
+    reasoning = (completion_details.get("reasoning_tokens") or 0) if isinstance(completion_details, dict) else 0
     return Usage(
-        input_tokens=max(int(prompt) - int(cached), 0),
+        input_tokens=max(int(prompt) - int(cached) - int(written), 0),
         output_tokens=int(completion),
         cache_read_tokens=int(cached),
-        cache_write_tokens=0,
+        cache_write_tokens=int(written),
         reasoning_tokens=int(reasoning),
     )
 

@@ -1,0 +1,68 @@
+"""Replay server for benchmarks: serves pre-recorded response bodies from a separate process.
+
+Usage: ``python benchmarks/_replay_server.py BODIES_DIR`` prints the port on stdout, then
+serves ``POST <path>?bench=<scenario>`` with the bytes of ``BODIES_DIR/<name>.bin`` where the route table in
+``routes.json`` maps request paths to names and content types. Bodies are written in 64 KiB
+pieces so the server is never the bottleneck, and it runs in its own process so it does not
+compete for the GIL with the client being measured.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+
+def make_app(root: Path) -> Any:
+    routes: dict[str, dict[str, str]] = json.loads((root / "routes.json").read_text())
+    bodies = {path: (root / spec["file"]).read_bytes() for path, spec in routes.items()}
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        more = True
+        while more:
+            message = await receive()
+            more = message.get("more_body", False)
+        query = scope.get("query_string", b"").decode()
+        scenario = next((part[6:] for part in query.split("&") if part.startswith("bench=")), "")
+        path = f"{scope['path']}|{scenario}"
+        spec = routes.get(path)
+        if spec is None:
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b"not found"})
+            return
+        body = bodies[path]
+        headers = [
+            (b"content-type", spec["content_type"].encode()),
+            (b"request-id", b"req_bench"),
+            (b"x-request-id", b"req_bench"),
+            (b"x-amzn-requestid", b"req_bench"),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        step = 65536
+        for start in range(0, len(body), step):
+            await send({"type": "http.response.body", "body": body[start : start + step], "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    return app
+
+
+def main() -> None:
+    root = Path(sys.argv[1])
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    print(sock.getsockname()[1], flush=True)
+    config = uvicorn.Config(
+        make_app(root), log_level="error", access_log=False, lifespan="off", timeout_keep_alive=600
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+if __name__ == "__main__":
+    main()

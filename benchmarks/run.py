@@ -1,0 +1,409 @@
+"""rxstream throughput benchmark: rxstream vs the raw SDK on the same bytes, same run.
+
+One command: ``python benchmarks/run.py`` (``--quick`` for a smoke run, ``--repeat N``).
+
+For each wire format the emulator renders one long stream once; a replay server in a
+separate process then serves exactly those bytes to every contender:
+
+* (a) ``raw``: iterate the SDK's own stream (``create(stream=True)``; boto3's event stream);
+* (b) ``helper``: the SDK's accumulating helper (``messages.stream().get_final_message()``,
+  ``chat.completions.stream().get_final_completion()``, ``responses.stream()``);
+* (c) ``rxstream``: ``from_X(...).pipe(rso.final()).run()`` — typed events + accumulation.
+
+Reported: median (of ``--repeat`` runs, default 7) µs/event and events/s, the ratios c/a and
+c/b (below 1.0 = rxstream faster), and time to first event of (c) minus (a) (median of 30
+short streams). Machines are noisy: only medians and same-run ratios are meaningful.
+Results are printed as a Markdown table and written to ``benchmarks/results/latest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx2
+import openai
+
+import rxstream as rxs
+from rxstream import operators as rso
+from rxstream.testing import ProviderEmulator, ResponseScript, ScriptedToolCall
+
+ROOT = Path(__file__).resolve().parent
+
+
+@dataclass
+class Scenario:
+    name: str
+    provider: str  # anthropic | openai | openai-responses | bedrock | bedrock-invoke
+    path: str
+    content_type: str
+    script: ResponseScript
+    events: int = 0  # wire events in the body (filled after recording)
+
+
+def scenarios(quick: bool) -> list[Scenario]:
+    n_anthropic = 10_000 if quick else 100_000
+    n_openai = 2_000 if quick else 20_000
+    n_five = 10_000 if quick else 100_000
+    text = lambda n: " ".join(f"w{i % 97}" for i in range(n))  # noqa: E731
+    big_args = json.dumps({"document": "x" * (20_000 if quick else 200_000)})
+    tool = ScriptedToolCall(id="toolu_bench", name="store", arguments=big_args, fragment_size=32)
+    sse = "text/event-stream; charset=utf-8"
+    out = [
+        Scenario("anthropic-text", "anthropic", "/v1/messages", sse, ResponseScript(text=text(n_anthropic))),
+        Scenario("openai-text", "openai", "/v1/chat/completions", sse, ResponseScript(text=text(n_openai))),
+        Scenario(
+            "anthropic-tool-200k",
+            "anthropic",
+            "/v1/messages",
+            sse,
+            ResponseScript(tool_calls=[tool], stop_reason="tool_use"),
+        ),
+    ]
+    if _has("rxstream.providers.openai_responses"):
+        out.append(
+            Scenario(
+                "responses-text", "openai-responses", "/v1/responses", sse, ResponseScript(text=text(n_five))
+            )
+        )
+    if _has("rxstream.providers.bedrock"):
+        es = "application/vnd.amazon.eventstream"
+        out.append(
+            Scenario(
+                "bedrock-converse-text",
+                "bedrock",
+                "/model/bench-converse/converse-stream",
+                es,
+                ResponseScript(text=text(n_five)),
+            )
+        )
+        out.append(
+            Scenario(
+                "bedrock-invoke-text",
+                "bedrock-invoke",
+                "/model/bench-invoke/invoke-with-response-stream",
+                es,
+                ResponseScript(text=text(n_five)),
+            )
+        )
+    if not quick:
+        out.append(
+            Scenario(
+                "openai-tool-200k",
+                "openai",
+                "/v1/chat/completions",
+                sse,
+                ResponseScript(
+                    tool_calls=[tool.model_copy(update={"id": "call_bench"})], stop_reason="tool_use"
+                ),
+            )
+        )
+    return out
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _request_body(s: Scenario) -> dict[str, Any]:
+    if s.provider == "anthropic":
+        return {
+            "model": "bench",
+            "max_tokens": 10,
+            "messages": [{"role": "user", "content": "x"}],
+            "stream": True,
+        }
+    if s.provider == "openai":
+        return {
+            "model": "bench",
+            "messages": [{"role": "user", "content": "x"}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+    if s.provider == "openai-responses":
+        return {"model": "bench", "input": "x", "stream": True}
+    if s.provider == "bedrock":
+        return {"messages": [{"role": "user", "content": [{"text": "x"}]}]}
+    return {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 10,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+
+
+def record(scenarios_: list[Scenario], root: Path) -> None:
+    """Render each scenario once through the emulator and store the exact body bytes."""
+    routes: dict[str, dict[str, str]] = {}
+    with ProviderEmulator() as emu, httpx2.Client(timeout=600) as http:
+        for s in scenarios_:
+            emu.enqueue(s.script)
+            body = http.post(emu.url + s.path, json=_request_body(s)).content
+            (root / f"{s.name}.bin").write_bytes(body)
+            key = f"{s.path}|{s.name if s.provider not in ('bedrock', 'bedrock-invoke') else ''}"
+            routes[key] = {"file": f"{s.name}.bin", "content_type": s.content_type}
+            s.events = emu.connections[-1].events_written
+    (root / "routes.json").write_text(json.dumps(routes))
+
+
+class Contenders:
+    """Builds the three contenders of one scenario against the replay server."""
+
+    def __init__(self, s: Scenario, base: str) -> None:
+        self.s = s
+        self.base = base
+        self.anthropic = anthropic.Anthropic(api_key="sk-bench", base_url=base, max_retries=2)
+        self.openai = openai.OpenAI(api_key="sk-bench", base_url=base + "/v1", max_retries=2)
+        self.bedrock: Any = None
+        if s.provider.startswith("bedrock"):
+            import boto3
+
+            self.bedrock = boto3.client(
+                "bedrock-runtime",
+                endpoint_url=base,
+                region_name="us-east-1",
+                aws_access_key_id="bench",
+                aws_secret_access_key="bench",
+            )
+        self.q = {"bench": s.name}
+
+    def close(self) -> None:
+        self.anthropic.close()
+        self.openai.close()
+
+    def _params(self) -> dict[str, Any]:
+        p = self.s.provider
+        if p == "anthropic":
+            return {"model": "bench", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}
+        if p == "openai":
+            return {
+                "model": "bench",
+                "messages": [{"role": "user", "content": "x"}],
+                "stream_options": {"include_usage": True},
+            }
+        if p == "openai-responses":
+            return {"model": "bench", "input": "x"}
+        if p == "bedrock":
+            return {"modelId": "bench-converse", "messages": [{"role": "user", "content": [{"text": "x"}]}]}
+        body = _request_body(self.s)
+        return {"modelId": "bench-invoke", "body": json.dumps(body)}
+
+    def raw(self) -> Callable[[Callable[[], None] | None], int]:
+        def run(on_first: Callable[[], None] | None = None) -> int:
+            p = self.s.provider
+            n = 0
+            if p == "anthropic":
+                it: Any = self.anthropic.messages.create(stream=True, extra_query=self.q, **self._params())
+            elif p == "openai":
+                it = self.openai.chat.completions.create(stream=True, extra_query=self.q, **self._params())
+            elif p == "openai-responses":
+                it = self.openai.responses.create(stream=True, extra_query=self.q, **self._params())
+            elif p == "bedrock":
+                it = self.bedrock.converse_stream(**self._params())["stream"]
+            else:
+                it = self.bedrock.invoke_model_with_response_stream(**self._params())["body"]
+            for _ in it:
+                if n == 0 and on_first is not None:
+                    on_first()
+                n += 1
+            return n
+
+        return run
+
+    def helper(self) -> Callable[[], Any] | None:
+        p = self.s.provider
+        if p == "anthropic":
+
+            def run_a() -> Any:
+                with self.anthropic.messages.stream(extra_query=self.q, **self._params()) as st:
+                    return st.get_final_message()
+
+            return run_a
+        if p == "openai":
+
+            def run_o() -> Any:
+                with self.openai.chat.completions.stream(extra_query=self.q, **self._params()) as st:
+                    return st.get_final_completion()
+
+            return run_o
+        if p == "openai-responses":
+
+            def run_r() -> Any:
+                with self.openai.responses.stream(extra_query=self.q, **self._params()) as st:
+                    return st.get_final_response()
+
+            return run_r
+        return None
+
+    def stream(self) -> Any:
+        p = self.s.provider
+        if p == "anthropic":
+            return rxs.from_anthropic(self.anthropic, extra_query=self.q, **self._params())
+        if p == "openai":
+            return rxs.from_openai(self.openai, extra_query=self.q, **self._params())
+        if p == "openai-responses":
+            from rxstream.providers.openai_responses import from_openai_responses
+
+            return from_openai_responses(self.openai, extra_query=self.q, **self._params())
+        from rxstream.providers import bedrock
+
+        if p == "bedrock":
+            return bedrock.from_bedrock(self.bedrock, **self._params())
+        return bedrock.from_bedrock_invoke(self.bedrock, **self._params())
+
+    def rxstream_final(self) -> Callable[[], Any]:
+        # The plain user path: read on the default thread pool, block in `.run()`.
+        return lambda: self.stream().pipe(rso.final()).run()
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> list[float]:
+    fn()  # warm-up: connection, imports, caches
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def first_event_overhead(c: Contenders, n: int) -> float:
+    """Median (rxstream first-event latency - raw SDK first-event latency), seconds."""
+    from reactivex.scheduler import CurrentThreadScheduler
+
+    raw_times: list[float] = []
+    rx_times: list[float] = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        got: list[float] = []
+        c.raw()(lambda: got.append(time.perf_counter()))
+        raw_times.append(got[0] - t0)
+        t0 = time.perf_counter()
+        first: list[float] = []
+        c.stream().subscribe(
+            lambda e: first.append(time.perf_counter()) if not first else None,
+            scheduler=CurrentThreadScheduler(),
+        )
+        rx_times.append(first[0] - t0)
+    return statistics.median(rx_times) - statistics.median(raw_times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small streams, for a smoke run")
+    parser.add_argument("--repeat", type=int, default=7, help="timed runs per contender (median)")
+    parser.add_argument("--only", default=None, help="comma-separated scenario names")
+    args = parser.parse_args()
+    all_scenarios = scenarios(args.quick)
+    if args.only:
+        wanted = set(args.only.split(","))
+        all_scenarios = [s for s in all_scenarios if s.name in wanted]
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        print("recording bodies through the emulator ...", file=sys.stderr)
+        record(all_scenarios, root)
+        server = subprocess.Popen(
+            [sys.executable, str(ROOT / "_replay_server.py"), str(root)], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert server.stdout is not None
+            port = int(server.stdout.readline())
+            base = f"http://127.0.0.1:{port}"
+            for s in all_scenarios:
+                print(f"running {s.name} ({s.events} wire events) ...", file=sys.stderr)
+                c = Contenders(s, base)
+                try:
+                    raw = timed(lambda c=c: c.raw()(None), args.repeat)  # type: ignore[misc]
+                    helper_fn = c.helper()
+                    helper = timed(helper_fn, args.repeat) if helper_fn else None
+                    ours = timed(c.rxstream_final(), args.repeat)
+                    ttfe = (
+                        first_event_overhead(c, 10 if args.quick else 30)
+                        if s.name.endswith("-text")
+                        else None
+                    )
+                finally:
+                    c.close()
+                n = s.events
+                med = statistics.median
+                row = {
+                    "scenario": s.name,
+                    "wire_events": n,
+                    "raw_us_per_event": med(raw) / n * 1e6,
+                    "helper_us_per_event": med(helper) / n * 1e6 if helper else None,
+                    "rxstream_us_per_event": med(ours) / n * 1e6,
+                    "rxstream_events_per_s": n / med(ours),
+                    "raw_events_per_s": n / med(raw),
+                    "ratio_c_over_a": med(ours) / med(raw),
+                    "ratio_c_over_b": med(ours) / med(helper) if helper else None,
+                    "first_event_overhead_ms": ttfe * 1e3 if ttfe is not None else None,
+                    "runs": args.repeat,
+                }
+                rows.append(row)
+        finally:
+            server.terminate()
+            server.wait(10)
+    partial_json = partial_json_cost()
+    print_table(rows, partial_json)
+    out = ROOT / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps({"rows": rows, "partial_json": partial_json}, indent=2))
+
+
+def partial_json_cost() -> list[dict[str, float]]:
+    """µs per 32-character fragment of `ArgumentBuffer.append` at several argument sizes."""
+    from rxstream.providers._tool_args import ArgumentBuffer
+
+    results = []
+    for size in (2_000, 20_000, 200_000):
+        doc = json.dumps({"document": "x" * size})
+        fragments = [doc[i : i + 32] for i in range(0, len(doc), 32)]
+        runs = []
+        for _ in range(5):
+            buf = ArgumentBuffer()
+            t0 = time.perf_counter()
+            for fragment in fragments:
+                buf.append(fragment)
+            runs.append((time.perf_counter() - t0) / len(fragments) * 1e6)
+        results.append({"argument_chars": float(size), "us_per_fragment": statistics.median(runs)})
+    return results
+
+
+def print_table(rows: list[dict[str, Any]], partial_json: list[dict[str, float]]) -> None:
+    def f(v: Any, fmt: str) -> str:
+        return "-" if v is None else format(v, fmt)
+
+    print(
+        "| scenario | wire events | (a) raw SDK µs/ev | (b) SDK helper µs/ev | (c) rxstream µs/ev | c/a | c/b | "
+        "first-event overhead (c−a) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['scenario']} | {r['wire_events']} | {f(r['raw_us_per_event'], '.2f')} | "
+            f"{f(r['helper_us_per_event'], '.2f')} | {f(r['rxstream_us_per_event'], '.2f')} | "
+            f"{f(r['ratio_c_over_a'], '.2f')} | {f(r['ratio_c_over_b'], '.2f')} | "
+            f"{f(r['first_event_overhead_ms'], '+.2f')} ms |"
+        )
+    print()
+    print("| tool argument size (chars) | partial-JSON µs per 32-char fragment |")
+    print("|---:|---:|")
+    for p in partial_json:
+        print(f"| {int(p['argument_chars'])} | {p['us_per_fragment']:.2f} |")
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "bench"
+    main()
