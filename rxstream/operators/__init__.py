@@ -1,7 +1,15 @@
 """rxstream operators: use with ``pipe`` (docs alias ``from rxstream import operators as rso``).
 
-Every operator is a factory that validates its arguments when called and returns
-``Callable[[Observable[A]], Observable[B]]``.
+Every operator is a factory that validates its arguments when called (raising
+`rxstream.errors.ConfigurationError`) and returns ``Callable[[Observable[A]], Observable[B]]``.
+Time-based operators take an optional ``scheduler`` (argument → subscribe-time scheduler →
+``TimeoutScheduler``), read time only from ``scheduler.now``, and are lossless: whatever they
+hold is emitted before the source's ``on_error``/``on_completed`` is forwarded.
+
+Marble legend: one character per tick; ``S`` start, ``t``/``a``-``f`` deltas, ``T`` tool
+call, ``U`` usage, ``E`` end, ``|`` completion, ``#`` error; ``(..)`` happens at one instant.
+
+Projections:
 
 * ``text()``: ``Observable[StreamEvent] -> Observable[str]``, the text deltas.
 * ``snapshots()``: ``Observable[StreamEvent] -> Observable[Response]``, after every event.
@@ -9,10 +17,122 @@ Every operator is a factory that validates its arguments when called and returns
 
       events:   -S--t--t--t--E-|
       final():  -------------R|
+
+* ``throttle_snapshots(interval)``: the latest `Response`, at most once per interval
+  (leading + trailing), always the final one::
+
+      events:                  -a-bc------d-|
+      throttle_snapshots(4):   -1---3-----4-|
+
+* ``stream_stats(interval=None)``: `StreamStats` (TTFT, tokens/s, inter-token latency) per
+  tick and a final ``done=True`` one; `StatsTracker` is the same without Rx::
+
+      events:             -a-b-c-d-e|
+      stream_stats(4):    ----s---s-(D|)
+
+Re-chunking and pacing (events keep their order; text is never lost):
+
+* ``coalesce_text(max_delay, max_chars=None)``: merge adjacent text (or thinking) deltas
+  within a window into one delta::
+
+      events:             S-a-b-----c-d-T-E|
+      coalesce_text(4):   S-----A-------(CT)E|
+
+* ``buffer_tokens(n, max_delay=None)``: lists of up to ``n`` same-kind deltas; other events
+  as one-item lists::
+
+      events:             -a-b-c-d-e-U-|
+      buffer_tokens(3):   -----X-----(YZ)|
+
+* ``smooth_text(chars_per_second=None, *, delay=None, chunking="word")``: words, lines or
+  graphemes released at a steady pace (like the AI SDK's ``smoothStream``)::
+
+      events:                  -a-------E|
+      smooth_text(delay=2):    -1-2-----(3E)|
+
+* ``rate_limit(tokens_per_second)``: at most N text deltas per second, nothing dropped::
+
+      events:             -(abcU)|
+      rate_limit(0.5):    -a-b-(cU|)
+
+Timeouts (typed `StreamTimeoutError` with ``.partial``; upstream disposed first):
+
+* ``first_token_timeout(seconds)``: no text/thinking/tool call within ``seconds``::
+
+      events:                    S-------t-|
+      first_token_timeout(5):    S----#
+
+* ``idle_timeout(seconds)``: no event for ``seconds`` (one self re-arming timer)::
+
+      events:              -a-b------c-|
+      idle_timeout(3):     -a-b--#
+
+* ``total_timeout(seconds)``: not finished ``seconds`` after subscription::
+
+      events:              -a-b-c-d-e-|
+      total_timeout(6):    -a-b-c#
+
+Cancellation:
+
+* ``take_until_cancelled(signal)``: complete and close the connection when an Observable,
+  `asyncio.Event` or `threading.Event` fires::
+
+      events:                     -a-b-c-d-e-|
+      signal:                     ------c
+      take_until_cancelled(sig):  -a-b--|
+
+Retry and flow control:
+
+* ``retry_stream(max_attempts=3, *, backoff=0.5, max_backoff=30.0, jitter=0.2,
+  on_partial="fail")``: resubscribes (a new request) after a retryable error, waiting at
+  least ``retry_after``; ``"restart"`` emits one `StreamReset` before the new attempt::
+
+      attempt 1:  -S-t-#
+      attempt 2:         <wait>-S-t-E|
+      output:     -S-t---------RS-t-E|      (R = StreamReset(attempt=2, discarded_text="t"))
+
+* ``pausable(valve, *, max_buffered=10_000)``: holds events while the valve's latest value is
+  False and releases them in order; a full buffer blocks the producer (TCP backpressure for
+  sync sources)::
+
+      valve:    F-------T
+      source:   -a-b-c-|
+      output:   --------(abc|)
 """
 
 from __future__ import annotations
 
 from rxstream.operators._basic import final, snapshots, text
+from rxstream.operators._buffer_tokens import buffer_tokens
+from rxstream.operators._coalesce_text import coalesce_text
+from rxstream.operators._pausable import PausableBufferOverflow, pausable
+from rxstream.operators._rate_limit import rate_limit
+from rxstream.operators._retry import retry_stream
+from rxstream.operators._smooth_text import Chunking, smooth_text
+from rxstream.operators._stats import StatsTracker, StreamStats, stream_stats
+from rxstream.operators._take_until_cancelled import CancelSignal, take_until_cancelled
+from rxstream.operators._throttle_snapshots import throttle_snapshots
+from rxstream.operators._timeouts import first_token_timeout, idle_timeout, total_timeout
 
-__all__ = ["final", "snapshots", "text"]
+__all__ = [
+    "CancelSignal",
+    "Chunking",
+    "PausableBufferOverflow",
+    "StatsTracker",
+    "StreamStats",
+    "buffer_tokens",
+    "coalesce_text",
+    "final",
+    "first_token_timeout",
+    "idle_timeout",
+    "pausable",
+    "rate_limit",
+    "retry_stream",
+    "smooth_text",
+    "snapshots",
+    "stream_stats",
+    "take_until_cancelled",
+    "text",
+    "throttle_snapshots",
+    "total_timeout",
+]

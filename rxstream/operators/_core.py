@@ -1,0 +1,140 @@
+"""Shared plumbing of the operators: argument checks, scheduler resolution, event kinds.
+
+Private: free to change. Every time-based operator resolves its scheduler with
+`resolve_scheduler` and reads time only from ``scheduler.now`` (a `datetime`), doing its
+arithmetic on `datetime`/`timedelta` so that marble tests on ``TestScheduler`` are exact to
+the microsecond.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import TypeGuard
+
+from reactivex import abc
+from reactivex.scheduler import (
+    CurrentThreadScheduler,
+    ImmediateScheduler,
+    TimeoutScheduler,
+    TrampolineScheduler,
+)
+from reactivex.scheduler.eventloop import AsyncIOScheduler, AsyncIOThreadSafeScheduler
+
+from rxstream.errors import ConfigurationError
+from rxstream.events import StreamEvent, TextDelta, ThinkingDelta, ToolCallStart
+
+__all__ = [
+    "check_count",
+    "check_rate",
+    "check_scheduler",
+    "check_seconds",
+    "is_first_token",
+    "is_mergeable",
+    "resolve_scheduler",
+    "to_timedelta",
+]
+
+
+def check_seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
+    """Validate a duration in seconds (a finite real number > 0, or >= 0 with ``allow_zero``).
+
+    Raises:
+        ConfigurationError: if ``value`` is not a finite int/float in range.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(f"{name} must be a number of seconds, got {type(value).__name__}")
+    seconds = float(value)
+    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigurationError(f"{name} must be a finite number {bound}, got {value!r}")
+    return seconds
+
+
+def check_rate(name: str, value: object) -> float:
+    """Validate a rate (per second): a finite real number > 0.
+
+    Raises:
+        ConfigurationError: if ``value`` is not a finite int/float > 0.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(f"{name} must be a number per second, got {type(value).__name__}")
+    rate = float(value)
+    if not math.isfinite(rate) or rate <= 0:
+        raise ConfigurationError(f"{name} must be a finite number > 0, got {value!r}")
+    return rate
+
+
+def check_count(name: str, value: object, *, minimum: int = 1) -> int:
+    """Validate an integer count >= ``minimum`` (``bool`` is rejected).
+
+    Raises:
+        ConfigurationError: if ``value`` is not an int >= ``minimum``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigurationError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be >= {minimum}, got {value!r}")
+    return value
+
+
+def check_scheduler(scheduler: object) -> abc.SchedulerBase | None:
+    """Validate an optional ``scheduler`` argument.
+
+    Raises:
+        ConfigurationError: if ``scheduler`` is neither ``None`` nor a reactivex scheduler.
+    """
+    if scheduler is not None and not isinstance(scheduler, abc.SchedulerBase):
+        raise ConfigurationError(f"scheduler must be a reactivex scheduler, got {type(scheduler).__name__}")
+    return scheduler
+
+
+def to_timedelta(seconds: float) -> timedelta:
+    """Convert seconds to a `timedelta` (microsecond resolution, like every reactivex scheduler)."""
+    return timedelta(seconds=seconds)
+
+
+_BLOCKING = (ImmediateScheduler, CurrentThreadScheduler, TrampolineScheduler)
+
+
+def resolve_scheduler(
+    explicit: abc.SchedulerBase | None, subscribe_time: abc.SchedulerBase | None
+) -> abc.SchedulerBase:
+    """Pick the scheduler for an operator's timers.
+
+    Order: the operator's ``scheduler`` argument → the subscribe-time scheduler → the shared
+    `TimeoutScheduler`. A subscribe-time scheduler that would run timers by sleeping on the
+    calling thread (immediate / current-thread / trampoline) is skipped for the default,
+    because that thread is the source's reader. A plain `AsyncIOScheduler` is upgraded to
+    `AsyncIOThreadSafeScheduler` on the same loop: sources emit from reader threads, and a
+    timer armed from such a thread must reach the loop thread-safely.
+    """
+    chosen: abc.SchedulerBase
+    if explicit is not None:
+        chosen = explicit
+    elif subscribe_time is not None and not isinstance(subscribe_time, _BLOCKING):
+        chosen = subscribe_time
+    else:
+        return TimeoutScheduler.singleton()
+    if isinstance(chosen, AsyncIOScheduler) and not isinstance(chosen, AsyncIOThreadSafeScheduler):
+        # ``_loop`` is the constructor argument; reactivex 6.1 has no public accessor.
+        return AsyncIOThreadSafeScheduler(chosen._loop)
+    return chosen
+
+
+def is_mergeable(event: StreamEvent) -> TypeGuard[TextDelta | ThinkingDelta]:
+    """True for plain text/thinking deltas that may be merged or split without losing data.
+
+    Deltas carrying a thinking ``signature`` or ``provider_details`` (e.g. a refusal) are
+    not mergeable: they pass through unchanged.
+    """
+    if type(event) is TextDelta:
+        return event.provider_details is None
+    if type(event) is ThinkingDelta:
+        return event.signature is None and event.provider_details is None
+    return False
+
+
+def is_first_token(event: StreamEvent) -> bool:
+    """True for the events that count as the "first token": text, thinking, tool-call start."""
+    return type(event) in (TextDelta, ThinkingDelta, ToolCallStart)

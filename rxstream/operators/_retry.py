@@ -1,0 +1,278 @@
+"""``retry_stream``: resubscribe a cold stream (a new request) after a retryable error."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random as _random
+import threading
+from collections.abc import Callable
+from typing import Any, Literal, Protocol
+
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable, SerialDisposable, SingleAssignmentDisposable
+from reactivex.scheduler import CurrentThreadScheduler, ImmediateScheduler, TrampolineScheduler
+from reactivex.scheduler.eventloop import AsyncIOThreadSafeScheduler
+
+from rxstream.errors import ConfigurationError, StreamError
+from rxstream.events import (
+    StreamEvent,
+    StreamReset,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+)
+from rxstream.operators._core import (
+    check_count,
+    check_scheduler,
+    check_seconds,
+    resolve_scheduler,
+)
+from rxstream.response import ResponseAccumulator
+
+__all__ = ["RandomLike", "is_content", "resolve_timer_scheduler", "retry_stream"]
+
+logger = logging.getLogger("rxstream")
+
+_BLOCKING = (ImmediateScheduler, CurrentThreadScheduler, TrampolineScheduler)
+_CONTENT = (TextDelta, ThinkingDelta, ToolCallStart, ToolCallDelta, ToolCallEnd)
+
+
+class RandomLike(Protocol):
+    """Anything with ``random() -> float`` in ``[0, 1)``, e.g. ``random.Random(seed)``."""
+
+    def random(self) -> float:
+        """Return the next float in ``[0, 1)``."""
+        ...
+
+
+def is_content(event: StreamEvent) -> bool:
+    """Return whether ``event`` is content: text, thinking or a tool-call event."""
+    return isinstance(event, _CONTENT)
+
+
+def resolve_timer_scheduler(
+    argument: abc.SchedulerBase | None, subscribe_scheduler: abc.SchedulerBase | None
+) -> abc.SchedulerBase:
+    """Pick the scheduler of ``retry_stream``'s timers.
+
+    Like `rxstream.operators._core.resolve_scheduler` (argument → subscribe-time scheduler →
+    `TimeoutScheduler`, a plain `AsyncIOScheduler` made thread-safe), except that when
+    neither is given and the subscribing thread runs an asyncio loop, the timers run on that
+    loop (`AsyncIOThreadSafeScheduler`): an async client's source must be resubscribed on
+    its loop.
+    """
+    if argument is None and (subscribe_scheduler is None or isinstance(subscribe_scheduler, _BLOCKING)):
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+            return AsyncIOThreadSafeScheduler(loop)
+    return resolve_scheduler(argument, subscribe_scheduler)
+
+
+def retry_stream(
+    max_attempts: int = 3,
+    *,
+    backoff: float = 0.5,
+    max_backoff: float = 30.0,
+    jitter: float = 0.2,
+    on_partial: Literal["fail", "restart"] = "fail",
+    scheduler: abc.SchedulerBase | None = None,
+    random: RandomLike | None = None,
+) -> Callable[[Observable[StreamEvent]], Observable[StreamEvent]]:
+    """Retry a cold stream after a retryable error: each attempt is a new subscription.
+
+    ``Observable[StreamEvent] -> Observable[StreamEvent]``. Only errors with
+    ``retryable=True`` (`ProviderError` 408/409/429/5xx/529, `StreamInterruptedError`,
+    `StreamTimeoutError`, ...) are retried; any other error passes through at once.
+
+    The wait before attempt ``n + 1`` is ``min(max_backoff, backoff * 2 ** (n - 1))``
+    shortened by up to ``jitter`` (a fraction; ``delay * (1 - jitter * random())``, as the
+    Anthropic and OpenAI SDKs do), but never shorter than the error's ``retry_after``
+    (the provider's ``retry-after`` header, seconds) when it has one. ``retry_after`` is
+    honoured even above ``max_backoff``.
+
+    Content (text, thinking, tool-call events) cannot be taken back, so by default
+    (``on_partial="fail"``) an attempt that already emitted content is not retried: its
+    error is forwarded. With ``on_partial="restart"`` it is retried too, and the first
+    event of the next attempt is preceded by one `StreamReset` (``attempt`` = the new
+    attempt's number, ``discarded_text`` = the text emitted since the last reset,
+    ``stream_id`` and ``seq`` continuing the discarded stream: last ``seq`` + 1), so that
+    `rxstream.response.apply`, ``final()``, ``snapshots()`` and UIs start over. A reset is
+    only emitted once the new attempt delivers an event; if every attempt fails first, the
+    downstream keeps the old partial text and the error's ``.partial`` says so.
+
+    Every attempt's `StreamStart` (and `UsageUpdate`) passes through: the new request has
+    its own ``stream_id``/``request_id`` and `Response` takes them from the latest start.
+    Within one attempt, ``seq`` runs 0, 1, 2, ... as the source numbered it.
+
+    Marble (``S`` start, ``t`` text, ``E`` end, ``#`` retryable error, ``R`` reset)::
+
+        attempt 1:  -S-#
+        attempt 2:       <d1>-S-t-t-E|
+        output:     -S--------S-t-t-E|              (error before content: retried)
+
+        attempt 1:  -S-t-#                          on_partial="restart"
+        attempt 2:         <d1>-S-t-E|
+        output:     -S-t--------RS-t-E|             R = StreamReset(attempt=2, discarded_text="t")
+
+        d1 = max(backoff * (1 - jitter * random()), error.retry_after)
+
+    Args:
+        max_attempts: Attempts in total, the first included (``1`` = never retry).
+        backoff: Base wait before the first retry, in seconds; doubled per retry.
+        max_backoff: Cap of the exponential wait, in seconds (``retry_after`` may exceed it).
+        jitter: Fraction (0..1) by which each wait is randomly shortened.
+        on_partial: ``"fail"`` forwards an error that follows content; ``"restart"``
+            retries it and emits a `StreamReset` first.
+        scheduler: Scheduler of the backoff timers. Default: the subscribe-time scheduler
+            (unless it is immediate/current-thread/trampoline, which would sleep on the
+            reader's thread), else the asyncio loop running in the subscribing thread,
+            else `reactivex.scheduler.TimeoutScheduler`. A plain `AsyncIOScheduler` is used
+            through its thread-safe variant. Resubscription runs on this scheduler and
+            passes the original subscribe-time scheduler on to the source.
+        random: Source of jitter (``random()`` in ``[0, 1)``), e.g. ``random.Random(7)``
+            for reproducible waits; default a private ``random.Random()``.
+
+    Returns:
+        An operator for ``pipe``; per subscription it tracks attempts independently.
+
+    Raises:
+        ConfigurationError: at creation, for ``max_attempts < 1``, negative or non-finite
+            times, ``jitter`` outside ``[0, 1]``, an unknown ``on_partial``, or a
+            ``scheduler``/``random`` of the wrong type.
+
+    Emits:
+        The source's events (plus `StreamReset` in restart mode). ``on_error``: the first
+        non-retryable error, or the last error once attempts are exhausted (or, in
+        ``"fail"`` mode, an error after content); a `StreamError` gets ``.partial`` set to
+        the `Response` of everything this operator emitted. Nothing is held back.
+        Disposal during a wait cancels the pending resubscription.
+
+    Example:
+        >>> final = stream.pipe(rso.retry_stream(4, on_partial="restart"), rso.final())  # doctest: +SKIP
+    """
+    check_count("max_attempts", max_attempts)
+    base = check_seconds("backoff", backoff, allow_zero=True)
+    cap = check_seconds("max_backoff", max_backoff, allow_zero=True)
+    if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0.0 <= jitter <= 1.0:
+        raise ConfigurationError(f"jitter must be a fraction between 0 and 1, got {jitter!r}")
+    if on_partial not in ("fail", "restart"):
+        raise ConfigurationError(f"on_partial must be 'fail' or 'restart', got {on_partial!r}")
+    check_scheduler(scheduler)
+    if random is not None and not callable(getattr(random, "random", None)):
+        raise ConfigurationError("random must have a random() method, e.g. random.Random(seed)")
+    rng: RandomLike = random if random is not None else _random.Random()
+    restart = on_partial == "restart"
+    fraction = float(jitter)
+
+    def delay_for(failures: int, error: BaseException) -> float:
+        delay = min(cap, base * 2.0 ** min(failures - 1, 62))
+        delay *= 1.0 - fraction * rng.random()
+        retry_after = getattr(error, "retry_after", None)
+        if isinstance(retry_after, int | float) and not isinstance(retry_after, bool) and retry_after > delay:
+            delay = float(retry_after)
+        return delay
+
+    def _retry_stream(source: Observable[StreamEvent]) -> Observable[StreamEvent]:
+        def subscribe(
+            observer: abc.ObserverBase[StreamEvent], subscribe_scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            timers = resolve_timer_scheduler(scheduler, subscribe_scheduler)
+            lock = threading.Lock()
+            serial = SerialDisposable()
+            emitted = ResponseAccumulator()  # what downstream has seen (for .partial and resets)
+            attempt = 0
+            disposed = False
+            first_of_attempt = True
+            content_in_attempt = False
+            content_since_reset = False
+            last_stream_id: str | None = None
+            last_seq = -1
+
+            def on_next(event: StreamEvent) -> None:
+                nonlocal first_of_attempt, content_in_attempt, content_since_reset, last_stream_id, last_seq
+                if disposed:
+                    return
+                if first_of_attempt:
+                    first_of_attempt = False
+                    if content_since_reset and last_stream_id is not None:
+                        reset = StreamReset(
+                            stream_id=last_stream_id,
+                            seq=last_seq + 1,
+                            attempt=attempt,
+                            discarded_text=emitted.text,
+                        )
+                        content_since_reset = False
+                        emitted.add(reset)
+                        observer.on_next(reset)
+                if isinstance(event, _CONTENT):
+                    content_in_attempt = True
+                    content_since_reset = True
+                last_stream_id = event.stream_id
+                last_seq = event.seq
+                emitted.add(event)
+                observer.on_next(event)
+
+            def on_error(error: Exception) -> None:
+                if disposed:
+                    return
+                retryable = getattr(error, "retryable", False) is True
+                if not retryable or attempt >= max_attempts or (content_in_attempt and not restart):
+                    if isinstance(error, StreamError):
+                        error.with_partial(emitted.snapshot())
+                    observer.on_error(error)
+                    return
+                delay = delay_for(attempt, error)
+                logger.info(
+                    "rxstream: retrying after %s (attempt %d of %d failed) in %.3f s",
+                    type(error).__name__,
+                    attempt,
+                    max_attempts,
+                    delay,
+                )
+                timer = SingleAssignmentDisposable()
+                with lock:
+                    if disposed:
+                        return
+                    serial.disposable = timer
+                # Outside the lock: a synchronous scheduler may run the next attempt right here.
+                timer.disposable = timers.schedule_relative(delay, scheduled_attempt)
+
+            def scheduled_attempt(_: abc.SchedulerBase, __: Any = None) -> None:
+                start_attempt()
+
+            def on_completed() -> None:
+                if not disposed:
+                    observer.on_completed()
+
+            def start_attempt() -> None:
+                nonlocal attempt, first_of_attempt, content_in_attempt
+                holder = SingleAssignmentDisposable()
+                with lock:
+                    if disposed:
+                        return
+                    attempt += 1
+                    first_of_attempt = True
+                    content_in_attempt = False
+                    serial.disposable = holder
+                holder.disposable = source.subscribe(
+                    on_next, on_error, on_completed, scheduler=subscribe_scheduler
+                )
+
+            def dispose() -> None:
+                nonlocal disposed
+                with lock:
+                    disposed = True
+                serial.dispose()
+
+            start_attempt()
+            return Disposable(dispose)
+
+        return Observable(subscribe)
+
+    return _retry_stream
