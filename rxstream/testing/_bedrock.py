@@ -1,0 +1,190 @@
+"""AWS Bedrock ConverseStream and InvokeModelWithResponseStream.
+
+Both answer ``200`` with ``content-type: application/vnd.amazon.eventstream``
+and an ``x-amzn-requestid`` header; the body is a sequence of event stream
+messages (see :mod:`rxstream.testing._eventstream`).
+
+ConverseStream (``POST /model/{modelId}/converse-stream``), shapes from
+``ConverseStreamOutput`` in ``botocore/data/bedrock-runtime/2023-09-30/service-2.json``:
+
+- ``messageStart {role}``; text and reasoning blocks get no start event, only
+  ``contentBlockDelta {delta: {text} | {reasoningContent: {text} |
+  {signature}}, contentBlockIndex}``; tool blocks begin with
+  ``contentBlockStart {start: {toolUse: {toolUseId, name}}, contentBlockIndex}``
+  and continue with ``{delta: {toolUse: {input}}}``; each block ends with
+  ``contentBlockStop {contentBlockIndex}``; then ``messageStop {stopReason}``
+  and ``metadata {usage, metrics: {latencyMs}}``.
+- Every payload also carries a padding field ``"p"`` (a prefix of
+  ``a…zA…Z0…9``) and keys are sorted, as captured from the real service.
+- Exceptions are messages with ``:message-type: exception`` and
+  ``:exception-type`` set to the camelCase member name, e.g.
+  ``throttlingException``; payload ``{"message": ...}``. botocore's
+  ``EventStream`` raises ``EventStreamError`` with that code.
+- An event type botocore does not know parses to ``{}`` and is skipped by
+  ``EventStream.__iter__``.
+
+InvokeModelWithResponseStream (``POST /model/{modelId}/invoke-with-response-stream``)
+for Anthropic models: ``chunk`` events with payload ``{"bytes": "<base64 of one
+Anthropic streaming event JSON>", "p": ...}`` carrying the Anthropic Messages
+event sequence without ``ping``; ``message_stop`` adds
+``amazon-bedrock-invocationMetrics {inputTokenCount, outputTokenCount,
+invocationLatency, firstByteLatency}`` (Bedrock user guide, "Anthropic Claude
+Messages API"; ``anthropic/lib/bedrock`` decodes the same frames). The
+response also has the ``x-amzn-bedrock-content-type`` header that the
+``contentType`` output member is read from.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from rxstream.testing._anthropic import AnthropicStream
+from rxstream.testing._content import (
+    bedrock_stream_exception,
+    fragments,
+    output_tokens,
+    planned_duration_ms,
+    split_deltas,
+)
+from rxstream.testing._eventstream import encode_event, encode_exception
+from rxstream.testing._wire import Headers, WireEvent, WireStream, dumps
+from rxstream.testing.scripts import Fault
+
+__all__ = ["BedrockConverseStream", "BedrockInvokeStream", "converse_stop_reason"]
+
+_MEDIA_TYPE = "application/vnd.amazon.eventstream"
+
+
+def converse_stop_reason(stop_reason: str) -> str:
+    """Map the neutral stop reason onto Converse's ``stopReason``."""
+    if stop_reason in ("refusal", "content_filter"):
+        return "content_filtered"
+    return stop_reason
+
+
+def _exception(fault: Fault) -> WireEvent:
+    name = bedrock_stream_exception(fault.status, fault.error_type)
+    return WireEvent(name, {"message": fault.message}, exception=True)
+
+
+class BedrockConverseStream(WireStream):
+    """Renders a script as the ConverseStream event stream."""
+
+    provider = "bedrock-converse"
+    media_type = _MEDIA_TYPE
+
+    def headers(self) -> Headers:
+        """Return the ``x-amzn-requestid`` header."""
+        return [("x-amzn-requestid", self.request_id)]
+
+    def _p(self, payload: dict[str, Any]) -> dict[str, Any]:
+        payload["p"] = self.ids.padding()
+        return payload
+
+    def events(self) -> list[WireEvent]:
+        """Return messageStart, block events, messageStop and metadata."""
+        s = self.script
+        p = self._p
+        evs = [WireEvent("messageStart", p({"role": "assistant"}))]
+        index = 0
+
+        def delta(i: int, d: dict[str, Any]) -> WireEvent:
+            return WireEvent("contentBlockDelta", p({"contentBlockIndex": i, "delta": d}))
+
+        def stop(i: int) -> WireEvent:
+            return WireEvent("contentBlockStop", p({"contentBlockIndex": i}))
+
+        if s.thinking:
+            for d in split_deltas(s.thinking, s.chunking, s.chunk_size):
+                evs.append(delta(index, {"reasoningContent": {"text": d}}))
+            evs.append(delta(index, {"reasoningContent": {"signature": s.thinking_signature}}))
+            evs.append(stop(index))
+            index += 1
+        visible = split_deltas(s.text, s.chunking, s.chunk_size)
+        visible += split_deltas(s.refusal, s.chunking, s.chunk_size)
+        if visible:
+            evs.extend(delta(index, {"text": d}) for d in visible)
+            evs.append(stop(index))
+            index += 1
+        for call in s.tool_calls:
+            start = {"toolUse": {"toolUseId": call.id, "name": call.name}}
+            evs.append(WireEvent("contentBlockStart", p({"contentBlockIndex": index, "start": start})))
+            for frag in fragments(call.arguments, call.fragment_size):
+                evs.append(delta(index, {"toolUse": {"input": frag}}))
+            evs.append(stop(index))
+            index += 1
+        evs.append(WireEvent("messageStop", p({"stopReason": converse_stop_reason(s.stop_reason)})))
+        out = output_tokens(s)
+        usage = {
+            "inputTokens": s.input_tokens,
+            "outputTokens": out,
+            "totalTokens": s.input_tokens + out + s.cache_read_input_tokens + s.cache_creation_input_tokens,
+            "cacheReadInputTokens": s.cache_read_input_tokens,
+            "cacheWriteInputTokens": s.cache_creation_input_tokens,
+        }
+        latency = planned_duration_ms(s, len(evs) + 1)
+        evs.append(WireEvent("metadata", p({"usage": usage, "metrics": {"latencyMs": latency}})))
+        return evs
+
+    def error_events(self, fault: Fault) -> list[WireEvent]:
+        """Return one exception message."""
+        return [_exception(fault)]
+
+    def unknown_event(self) -> WireEvent:
+        """Return an event whose ``:event-type`` the service model does not define."""
+        return WireEvent("unknownFutureEvent", self._p({"note": "rxstream.testing probe"}))
+
+    def encode(self, event: WireEvent, seq: int) -> bytes:
+        """Encode as one event stream message."""
+        if event.exception:
+            return encode_exception(event.name, event.payload)
+        return encode_event(event.name, event.payload)
+
+
+class BedrockInvokeStream(AnthropicStream):
+    """Renders a script as InvokeModelWithResponseStream ``chunk`` events."""
+
+    provider = "bedrock-invoke"
+    media_type = _MEDIA_TYPE
+    message_prefix = "msg_bdrk_01"
+    send_pings = False
+
+    def headers(self) -> Headers:
+        """Return ``x-amzn-requestid`` and ``x-amzn-bedrock-content-type``."""
+        return [
+            ("x-amzn-requestid", self.request_id),
+            ("x-amzn-bedrock-content-type", "application/json"),
+        ]
+
+    def _usage_start(self) -> dict[str, Any]:
+        usage = super()._usage_start()
+        del usage["service_tier"], usage["cache_creation"]
+        return usage
+
+    def events(self) -> list[WireEvent]:
+        """Return the Anthropic events (no ``ping``) with invocation metrics."""
+        s = self.script
+        evs = super().events()
+        metrics = {
+            "inputTokenCount": s.input_tokens,
+            "outputTokenCount": output_tokens(s),
+            # The script's pacing stands in for the measured latencies.
+            "invocationLatency": planned_duration_ms(s, len(evs)),
+            "firstByteLatency": max(1, round(s.first_event_delay * 1000)),
+        }
+        stop = evs[-1]
+        evs[-1] = WireEvent(stop.name, {**stop.payload, "amazon-bedrock-invocationMetrics": metrics})
+        return evs
+
+    def error_events(self, fault: Fault) -> list[WireEvent]:
+        """Return one exception message (Bedrock reports stream errors this way)."""
+        return [_exception(fault)]
+
+    def encode(self, event: WireEvent, seq: int) -> bytes:
+        """Wrap the Anthropic event JSON into a ``chunk`` event stream message."""
+        if event.exception:
+            return encode_exception(event.name, event.payload)
+        raw = dumps(event.payload).encode("utf-8")
+        payload = {"bytes": base64.b64encode(raw).decode("ascii"), "p": self.ids.padding()}
+        return encode_event("chunk", payload)
