@@ -10,6 +10,8 @@ and ``emulator`` (the Anthropic wire format served by the embedded emulator). A 
 whose credentials are not in the environment (``ANTHROPIC_API_KEY``, ``OPENAI_API_KEY``,
 AWS credentials) runs on the embedded emulator, through the same official SDK, and says so
 in one line. Without ``--provider``, the first provider with a key is used, else the emulator.
+``RXSTREAM_EMULATOR_SCRIPT`` (a `rxstream.testing.ResponseScript` as JSON, inline or a file
+path) replaces the emulator's demo answers, e.g. to see how a dropped connection looks.
 
 After each response a summary line shows time to first token (TTFT, seconds), output
 tokens per second, input/output tokens and the stop reason. In ``chat``, Ctrl+C during a
@@ -152,7 +154,17 @@ def open_session(
             from rxstream.testing import ProviderEmulator
             from rxstream.testing.demo import demo_responder
 
-            emu = stack.enter_context(ProviderEmulator(responder=demo_responder))
+            scripted = os.environ.get("RXSTREAM_EMULATOR_SCRIPT")
+            if scripted:
+                # A ResponseScript as JSON (a file path or inline JSON): e.g. to demo faults.
+                from pathlib import Path
+
+                from rxstream.testing import ResponseScript
+
+                raw = Path(scripted).read_text() if not scripted.lstrip().startswith("{") else scripted
+                emu = stack.enter_context(ProviderEmulator(ResponseScript.model_validate_json(raw)))
+            else:
+                emu = stack.enter_context(ProviderEmulator(responder=demo_responder))
             base_url = (
                 emu.anthropic_base_url if provider in ("anthropic", "emulator") else emu.openai_base_url
             )
@@ -198,16 +210,6 @@ def stream_to_console(console: Any, stream: Observable[StreamEvent]) -> Response
     from rxstream._live import render_live
 
     return render_live(console, stream)
-
-
-def _summary(response: Response, stats: Any) -> str:
-    ttft = f"{stats.time_to_first_token:.2f}s" if stats and stats.time_to_first_token is not None else "-"
-    rate = f"{stats.tokens_per_second:.1f} tok/s" if stats and stats.tokens_per_second else "- tok/s"
-    usage = response.usage
-    return (
-        f"TTFT {ttft} · {rate} · input {usage.input_tokens} tok · output {usage.output_tokens} tok"
-        f" · stop {response.stop_reason or '-'}"
-    )
 
 
 def _console() -> Any:
