@@ -284,15 +284,25 @@ def first_event_overhead(c: Contenders, n: int) -> float:
 
     raw_times: list[float] = []
     rx_times: list[float] = []
+    got: list[float] = []
+    first: list[float] = []
+
+    def mark_raw() -> None:
+        got.append(time.perf_counter())
+
+    def mark_rx(_: object) -> None:
+        if not first:
+            first.append(time.perf_counter())
+
     for _ in range(n):
+        got.clear()
+        first.clear()
         t0 = time.perf_counter()
-        got: list[float] = []
-        c.raw()(lambda: got.append(time.perf_counter()))
+        c.raw()(mark_raw)
         raw_times.append(got[0] - t0)
         t0 = time.perf_counter()
-        first: list[float] = []
         c.stream().subscribe(
-            lambda e: first.append(time.perf_counter()) if not first else None,
+            mark_rx,
             scheduler=CurrentThreadScheduler(),
         )
         rx_times.append(first[0] - t0)
@@ -386,8 +396,8 @@ def print_table(rows: list[dict[str, Any]], partial_json: list[dict[str, float]]
         return "-" if v is None else format(v, fmt)
 
     print(
-        "| scenario | wire events | (a) raw SDK µs/ev | (b) SDK helper µs/ev | (c) rxstream µs/ev | c/a | c/b | "
-        "first-event overhead (c−a) |"
+        "| scenario | wire events | (a) raw SDK µs/ev | (b) SDK helper µs/ev | (c) rxstream µs/ev "
+        "| c/a | c/b | first-event overhead (c-a) |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:

@@ -103,7 +103,9 @@ def openai_usage(usage: dict[str, Any]) -> Usage:
     completion_details = usage.get("completion_tokens_details") or usage.get("output_tokens_details") or {}
     cached = (prompt_details.get("cached_tokens") or 0) if isinstance(prompt_details, dict) else 0
     written = (prompt_details.get("cache_write_tokens") or 0) if isinstance(prompt_details, dict) else 0
-    reasoning = (completion_details.get("reasoning_tokens") or 0) if isinstance(completion_details, dict) else 0
+    reasoning = (
+        (completion_details.get("reasoning_tokens") or 0) if isinstance(completion_details, dict) else 0
+    )
     return Usage(
         input_tokens=max(int(prompt) - int(cached) - int(written), 0),
         output_tokens=int(completion),

@@ -131,7 +131,7 @@ def test_comments_multiline_data_and_missing_final_blank_line() -> None:
 
 OPENAI_BODY = b"".join(
     [
-        b'data: {"id":"c1","object":"chat.completion.chunk","model":"gpt","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n',
+        b'data: {"id":"c1","object":"chat.completion.chunk","model":"gpt","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n',  # noqa: E501
         *[
             (
                 "data: "
@@ -144,7 +144,7 @@ OPENAI_BODY = b"".join(
             for t in ["na", "ïve ", "☕"]
         ],
         b'data: {"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n',
-        b'data: {"id":"c1","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":4}}}\n\n',
+        b'data: {"id":"c1","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":4}}}\n\n',  # noqa: E501
         b"data: [DONE]\n\n",
     ]
 )
