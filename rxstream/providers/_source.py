@@ -127,6 +127,7 @@ def session_observable(
                 _run_sync(sync_session, control, observer, provider)
 
             scheduled = sched.schedule(action)
+
             def dispose() -> None:
                 control.cancel()
                 scheduled.dispose()
