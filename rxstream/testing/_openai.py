@@ -163,17 +163,20 @@ class ChatCompletionsStream(_OpenAIBase):
         evs.append(chunk({}, chat_finish_reason(s.stop_reason)))
         if include_usage:
             out = output_tokens(s)
+            # OpenAI's prompt_tokens counts the whole prompt, cached tokens included
+            # ("Prompt caching" guide: cached_tokens is a subset of prompt_tokens).
+            prompt = s.input_tokens + s.cache_read_input_tokens + s.cache_creation_input_tokens
+            details: dict[str, Any] = {"cached_tokens": s.cache_read_input_tokens, "audio_tokens": 0}
+            if s.cache_creation_input_tokens:
+                details["cache_write_tokens"] = s.cache_creation_input_tokens
             evs.append(
                 chunk(
                     None,
                     usage={
-                        "prompt_tokens": s.input_tokens,
+                        "prompt_tokens": prompt,
                         "completion_tokens": out,
-                        "total_tokens": s.input_tokens + out,
-                        "prompt_tokens_details": {
-                            "cached_tokens": s.cache_read_input_tokens,
-                            "audio_tokens": 0,
-                        },
+                        "total_tokens": prompt + out,
+                        "prompt_tokens_details": details,
                         "completion_tokens_details": {
                             "reasoning_tokens": s.reasoning_tokens,
                             "audio_tokens": 0,
@@ -352,15 +355,16 @@ class ResponsesStream(_OpenAIBase):
             evs.append(ev("response.output_item.done", output_index=oi, item=done))
             output.append(done)
         out = output_tokens(s)
+        prompt = s.input_tokens + s.cache_read_input_tokens + s.cache_creation_input_tokens
         usage = {
-            "input_tokens": s.input_tokens,
+            "input_tokens": prompt,
             "input_tokens_details": {
                 "cached_tokens": s.cache_read_input_tokens,
                 "cache_write_tokens": s.cache_creation_input_tokens,
             },
             "output_tokens": out,
             "output_tokens_details": {"reasoning_tokens": s.reasoning_tokens},
-            "total_tokens": s.input_tokens + out,
+            "total_tokens": prompt + out,
         }
         if reason is None:
             final = self._response("completed", output=output, usage=usage, completed_at=int(time.time()))

@@ -40,6 +40,10 @@ body); ``stall`` stops writing for ``stall_seconds`` (or until the client
 leaves) and then carries on; ``http_error`` answers with the provider's JSON
 error and no stream.
 
+:meth:`ProviderEmulator.stop` (and leaving the ``with`` block) aborts every
+open connection at once, streams included; their records end with neither
+``completed`` nor ``client_disconnected`` set.
+
 Forward-compatible unknown events (``unknown_event_after``): Anthropic and
 Bedrock InvokeModel ``unknown_future_event``; OpenAI Chat an Azure-style
 content-filter chunk with ``"object": ""``; OpenAI Responses
@@ -335,14 +339,25 @@ class ProviderEmulator:
         if thread is None or server is None:
             return
         server.should_exit = True
-        loop, shutdown = self._loop, self._shutdown
-        if loop is not None and shutdown is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(shutdown.set)
-                loop.call_soon_threadsafe(server.wake)
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._abort_all, server)
         thread.join(timeout=10.0)
         self._thread = None
         self._server = None
+
+    def _abort_all(self, server: _Server) -> None:
+        # Runs in the server loop. Streams see the shutdown flag first; then every
+        # socket is aborted, so a client that stopped reading cannot hold the
+        # shutdown (a graceful close would wait for its buffer to drain).
+        if self._shutdown is not None:
+            self._shutdown.set()
+        for protocol in list(server.server_state.connections):
+            transport = getattr(protocol, "transport", None)
+            if isinstance(transport, asyncio.Transport):
+                transport.abort()
+        server.wake()
 
     def __enter__(self) -> ProviderEmulator:
         """Start the server; see :meth:`start`."""
@@ -577,7 +592,7 @@ class ProviderEmulator:
             for task in (writer, watcher, shutdown):
                 with contextlib.suppress(BaseException):
                     await task
-            outcome = _outcome(writer, watcher)
+            outcome = _outcome(writer, watcher, shutting_down=self._shutdown.is_set())
             if isinstance(outcome, float):
                 self._update(
                     conn,
@@ -634,12 +649,16 @@ class ProviderEmulator:
 _SHUTDOWN = "shutdown"
 
 
-def _outcome(writer: asyncio.Task[None], watcher: asyncio.Task[float]) -> float | BaseException | str | None:
-    """Return ``None`` (all sent), a disconnect time, the writer's error, or shutdown."""
+def _outcome(
+    writer: asyncio.Task[None], watcher: asyncio.Task[float], *, shutting_down: bool
+) -> float | BaseException | str | None:
+    """Return ``None`` (all sent), the writer's error, shutdown, or a disconnect time."""
     if writer.done() and not writer.cancelled():
         error = writer.exception()
         if not isinstance(error, _ClientGone):
             return error
+    if shutting_down:
+        return _SHUTDOWN
     if watcher.done() and not watcher.cancelled() and watcher.exception() is None:
         return watcher.result()
     return _SHUTDOWN

@@ -126,9 +126,10 @@ class ResponseScript(BaseModel):
         stop_reason: Neutral stop reason; see the module docstring for the
             mapping onto each wire format.
         stop_sequence: The matched stop sequence (Anthropic ``stop_sequence``).
-        input_tokens: Written as-is into each provider's main input-token field
-            (Anthropic ``input_tokens``, OpenAI ``prompt_tokens`` /
-            ``input_tokens``, Bedrock ``inputTokens``).
+        input_tokens: Prompt tokens neither read from nor written to the cache
+            (Anthropic ``input_tokens``, Bedrock ``inputTokens``). OpenAI counts
+            the whole prompt, so its ``prompt_tokens`` / ``input_tokens`` is this
+            plus both cache counts.
         output_tokens: Output token count; ``None`` estimates about four
             characters per token from the scripted content.
         cache_read_input_tokens: Cached input tokens (Anthropic

@@ -202,7 +202,10 @@ def test_openai_events_and_final_equal_sdk_accumulator(emulator: ProviderEmulato
     cached = (
         completion.usage.prompt_tokens_details.cached_tokens if completion.usage.prompt_tokens_details else 0
     )
-    assert final.usage.input_tokens + final.usage.cache_read_tokens == completion.usage.prompt_tokens
+    usage = final.usage
+    whole_prompt = usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens
+    assert whole_prompt == completion.usage.prompt_tokens
+    assert usage.input_tokens == script.input_tokens
     assert final.usage.cache_read_tokens == (cached or 0)
     assert final.usage.output_tokens == completion.usage.completion_tokens
     assert (final.id or "").startswith("chatcmpl")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import time
 from collections.abc import Iterator
@@ -187,8 +188,9 @@ def test_chat_final_completion_with_usage(emu: ProviderEmulator, sdk: SDK) -> No
     assert json.loads(call.function.arguments) == json.loads(ARGS)
     assert completion.id.startswith("chatcmpl-") and completion.system_fingerprint.startswith("fp_")
     assert completion.usage is not None
-    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (42, 77)
-    assert completion.usage.total_tokens == 119
+    # prompt_tokens is the whole prompt: 42 uncached + 5 cache reads + 3 cache writes.
+    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (50, 77)
+    assert completion.usage.total_tokens == 127
     assert completion.usage.prompt_tokens_details.cached_tokens == 5
     assert completion.usage.completion_tokens_details.reasoning_tokens == 11
     # OpenAI never sends reasoning_content unless the compat flag asks for it.
@@ -526,6 +528,22 @@ def test_backpressure_blocks_the_writer(emu: ProviderEmulator, sdk: SDK) -> None
         stream.close()
     record = emu.wait_for_disconnect(timeout=2.0)
     assert record.client_disconnected and not record.completed
+
+
+def test_stop_aborts_a_stream_the_client_stopped_reading() -> None:
+    emu = ProviderEmulator(ResponseScript(text="x" * 16_000_000, chunking="chars", chunk_size=40_000))
+    emu.start()
+    try:
+        with httpx2.Client() as http, http.stream("POST", emu.url + "/v1/messages", json={"stream": True}):
+            time.sleep(0.3)
+            started = time.monotonic()
+            emu.stop()
+            assert time.monotonic() - started < 1.0
+    finally:
+        emu.stop()
+    (record,) = emu.connections
+    assert record.ended and not record.completed and not record.client_disconnected
+    gc.collect()  # a socket left open by the server would warn (and fail) here
 
 
 def test_timing_delays(emu: ProviderEmulator, sdk: SDK) -> None:
