@@ -15,6 +15,7 @@ httpcore ``network_stream`` response extension) and the reading thread closes th
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Protocol
@@ -23,6 +24,8 @@ from rxstream.errors import ProviderError, StreamError, StreamInterruptedError, 
 from rxstream.events import StreamEvent
 from rxstream.providers._source import Control
 from rxstream.providers._sse import SSEDecoder
+
+logger = logging.getLogger("rxstream")
 
 __all__ = [
     "SSENormaliser",
@@ -146,6 +149,46 @@ def _shutdown(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
+STREAM_ID_HEADER = "x-rxstream-stream-id"
+"""Request header carrying the subscription's stream id (lets disposal find its connection)."""
+
+
+def with_stream_id_header(params: dict[str, Any], stream_id: str) -> dict[str, Any]:
+    """Return ``params`` with ``extra_headers`` extended by the `STREAM_ID_HEADER`."""
+    headers = dict(params.get("extra_headers") or {})
+    headers[STREAM_ID_HEADER] = stream_id
+    return {**params, "extra_headers": headers}
+
+
+def abort_pending_request(client: Any, stream_id: str) -> bool:
+    """Shut down the socket of a request that is still waiting for its response headers.
+
+    A sync SDK call blocks in httpcore until the headers arrive, and no public API exposes
+    the connection before that. This looks up the request by its `STREAM_ID_HEADER` in the
+    client's httpcore connection pool (``httpx2.Client._transport._pool._requests``, private
+    attributes of httpx2/httpcore2 2.x) and shuts its socket down, so the blocked call fails
+    at once and the server sees the disconnect. Returns whether a socket was found; any
+    layout change in those libraries makes it return False (disposal then takes effect when
+    the headers arrive).
+    """
+    marker = (STREAM_ID_HEADER.encode(), stream_id.encode())
+    try:
+        pool = client._client._transport._pool
+        for pool_request in list(pool._requests):
+            if marker not in [(k.lower(), v) for k, v in pool_request.request.headers]:
+                continue
+            connection = pool_request.connection
+            inner = getattr(connection, "_connection", None)
+            stream = getattr(inner, "_network_stream", None)
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if isinstance(sock, socket.socket):
+                _shutdown(sock)
+                return True
+    except Exception:
+        logger.debug("rxstream: could not reach a pending connection", exc_info=True)
+    return False
+
+
 def _is_read_error(exc: BaseException) -> bool:
     # httpx2/httpcore2 transport errors (ReadError, RemoteProtocolError, ...) and socket errors.
     module = type(exc).__module__ or ""
@@ -158,17 +201,27 @@ def sync_sse_session(
     control: Control,
     provider: str,
     request_id_headers: tuple[str, ...],
+    client: Any = None,
 ) -> Iterator[StreamEvent]:
     """Run one request with a sync SDK client and yield normalised events.
 
     Args:
-        open_stream: Returns the SDK's ``with_streaming_response.create(...)`` context manager.
+        open_stream: Returns the SDK's ``with_streaming_response.create(...)`` context manager;
+            its request must carry `STREAM_ID_HEADER` (see `with_stream_id_header`) for
+            disposal while the response headers are pending to reach the socket.
         normaliser: Pure normaliser for this stream.
         control: Cancellation state of this subscription.
         provider: Provider name for error messages.
         request_id_headers: Response headers that carry the request id.
+        client: The SDK client (used to find the pending connection on disposal).
     """
     manager = open_stream()
+    if client is not None:
+
+        def abort_pending() -> None:
+            abort_pending_request(client, control.stream_id)
+
+        control.on_abort(abort_pending)
     try:
         api_response = manager.__enter__()
     except Exception as exc:

@@ -49,7 +49,12 @@ from rxstream.events import (
     Usage,
     UsageUpdate,
 )
-from rxstream.providers._http import async_sse_session, is_async_client, sync_sse_session
+from rxstream.providers._http import (
+    async_sse_session,
+    is_async_client,
+    sync_sse_session,
+    with_stream_id_header,
+)
 from rxstream.providers._source import Control, session_observable
 from rxstream.providers._tool_args import ArgumentBuffer, parse_arguments
 
@@ -463,12 +468,14 @@ def from_anthropic(
 
     def sync_session(control: Control) -> Iterator[StreamEvent]:
         norm = AnthropicNormaliser(control.stream_id, request_model=request_model)
+        request = with_stream_id_header(params, control.stream_id)
         return sync_sse_session(
-            lambda: client.messages.with_streaming_response.create(**params),
+            lambda: client.messages.with_streaming_response.create(**request),
             norm,
             control,
             "anthropic",
             headers,
+            client=client,
         )
 
     return session_observable(sync_session=sync_session, scheduler=scheduler, provider="anthropic")

@@ -58,7 +58,12 @@ from rxstream.events import (
     Usage,
     UsageUpdate,
 )
-from rxstream.providers._http import async_sse_session, is_async_client, sync_sse_session
+from rxstream.providers._http import (
+    async_sse_session,
+    is_async_client,
+    sync_sse_session,
+    with_stream_id_header,
+)
 from rxstream.providers._source import Control, session_observable
 from rxstream.providers._tool_args import ArgumentBuffer, parse_arguments
 
@@ -462,8 +467,14 @@ def from_openai(
 
     def sync_session(control: Control) -> Iterator[StreamEvent]:
         norm = OpenAIChatNormaliser(control.stream_id, request_model=request_model)
+        request = with_stream_id_header(params, control.stream_id)
         return sync_sse_session(
-            lambda: completions.with_streaming_response.create(**params), norm, control, "openai", headers
+            lambda: completions.with_streaming_response.create(**request),
+            norm,
+            control,
+            "openai",
+            headers,
+            client=client,
         )
 
     return session_observable(sync_session=sync_session, scheduler=scheduler, provider="openai")

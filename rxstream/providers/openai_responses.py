@@ -90,7 +90,12 @@ from rxstream.events import (
     Usage,
     UsageUpdate,
 )
-from rxstream.providers._http import async_sse_session, is_async_client, sync_sse_session
+from rxstream.providers._http import (
+    async_sse_session,
+    is_async_client,
+    sync_sse_session,
+    with_stream_id_header,
+)
 from rxstream.providers._source import Control, session_observable
 from rxstream.providers._tool_args import ArgumentBuffer, parse_arguments
 from rxstream.providers.openai_chat import openai_usage
@@ -663,8 +668,14 @@ def from_openai_responses(
 
     def sync_session(control: Control) -> Iterator[StreamEvent]:
         norm = OpenAIResponsesNormaliser(control.stream_id, request_model=request_model)
+        request = with_stream_id_header(params, control.stream_id)
         return sync_sse_session(
-            lambda: responses.with_streaming_response.create(**params), norm, control, provider, headers
+            lambda: responses.with_streaming_response.create(**request),
+            norm,
+            control,
+            provider,
+            headers,
+            client=client,
         )
 
     return session_observable(sync_session=sync_session, scheduler=scheduler, provider=provider)

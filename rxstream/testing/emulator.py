@@ -574,6 +574,19 @@ class ProviderEmulator:
         script: ResponseScript,
     ) -> None:
         events = _plan(stream, script)
+        if script.headers_delay > 0:
+            # The request was read but no response has started: a client that gives up now
+            # is still seen (the disconnect watcher runs during the wait).
+            early = asyncio.create_task(_wait_disconnect(receive, asyncio.Event()))
+            done, _ = await asyncio.wait({early}, timeout=script.headers_delay)
+            if early in done and not early.cancelled() and early.exception() is None:
+                self._update(
+                    conn, client_disconnected=True, disconnected_at=early.result(), ended_at=time.monotonic()
+                )
+                return
+            early.cancel()
+            with contextlib.suppress(BaseException):
+                await early
         headers = [(b"content-type", stream.media_type.encode())]
         headers += [(k.encode(), v.encode()) for k, v in stream.headers()]
         await send({"type": "http.response.start", "status": 200, "headers": headers})

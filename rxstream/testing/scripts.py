@@ -144,6 +144,9 @@ class ResponseScript(BaseModel):
             can end one delta and the next starts right after it.
         chunk_size: Words or characters per delta, >= 1.
         event_delay: Seconds between two wire events.
+        headers_delay: Seconds between reading the request and sending the response
+            headers (the connection is open, nothing is sent: a client is still
+            "opening" the stream).
         first_event_delay: Seconds between the response headers and the first
             wire event.
         ping_every: Anthropic only: also send a ``ping`` after every N events
@@ -179,6 +182,7 @@ class ResponseScript(BaseModel):
     chunk_size: int = Field(default=1, ge=1)
     event_delay: float = Field(default=0.0, ge=0)
     first_event_delay: float = Field(default=0.0, ge=0)
+    headers_delay: float = Field(default=0.0, ge=0)
     ping_every: int | None = Field(default=None, ge=1)
     unknown_event_after: int | None = Field(default=None, ge=0)
     write_split_seed: int | None = None

@@ -315,6 +315,26 @@ def test_dispose_while_stalled_closes_the_connection(emulator: ProviderEmulator,
 
 
 @pytest.mark.parametrize("provider", ["anthropic", "openai"])
+def test_dispose_while_opening_closes_the_connection(emulator: ProviderEmulator, provider: str) -> None:
+    # The server read the request but sends no response headers: the SDK call is blocked.
+    emulator.enqueue(ResponseScript(text="never", headers_delay=30))
+    errors: list[BaseException] = []
+    disposable = STREAMS[provider](emulator).subscribe(lambda e: None, errors.append)
+    deadline = time.monotonic() + 5
+    while not emulator.connections and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    disposable.dispose()
+    record = emulator.wait_for_disconnect(-1, timeout=2.0)
+    assert record.client_disconnected and record.status == 0
+    assert record.disconnected_at is not None and record.disconnected_at - t0 < 1.0
+    time.sleep(0.1)
+    assert errors == []  # disposal is silent
+    assert emulator.requests[-1].body.get("stream") is True
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
 def test_dispose_while_headers_pending_closes_the_connection(
     emulator: ProviderEmulator, provider: str
 ) -> None:
