@@ -97,6 +97,11 @@ def scenarios(quick: bool) -> list[Scenario]:
                 ResponseScript(text=text(n_five)),
             )
         )
+    tool_script = ResponseScript(
+        tool_calls=[tool.model_copy(update={"id": "call_bench"})], stop_reason="tool_use"
+    )
+    if _has("rxstream.providers.openai_responses"):
+        out.append(Scenario("responses-tool-200k", "openai-responses", "/v1/responses", sse, tool_script))
     if not quick:
         out.append(
             Scenario(
@@ -263,6 +268,38 @@ class Contenders:
             return bedrock.from_bedrock(self.bedrock, **self._params())
         return bedrock.from_bedrock_invoke(self.bedrock, **self._params())
 
+    def chain(self) -> Callable[[], Any]:
+        """from_X -> coalesce_text -> (stream_stats, a StreamHandler) on one request."""
+        from reactivex import operators as ops
+
+        from rxstream.handlers import StreamHandler, attach
+
+        class Done(StreamHandler):
+            def __init__(self) -> None:
+                self.done = threading.Event()
+                self.tokens = 0
+
+            def on_token_received(self, token: str, index: int) -> None:
+                self.tokens += 1
+
+            def on_stream_complete(self, response: Any) -> None:
+                self.done.set()
+
+            def on_stream_error(self, error: BaseException) -> None:
+                self.done.set()
+
+        def run() -> Any:
+            published = self.stream().pipe(rso.coalesce_text(0.05), ops.publish())
+            stats: list[Any] = []
+            published.pipe(rso.stream_stats()).subscribe(stats.append)
+            handler = Done()
+            attach(published, handler)
+            published.connect()
+            handler.done.wait(600)
+            return stats
+
+        return run
+
     def rxstream_final(self) -> Callable[[], Any]:
         # The plain user path: read on the default thread pool, block in `.run()`.
         return lambda: self.stream().pipe(rso.final()).run()
@@ -339,6 +376,7 @@ def main() -> None:
                     helper_fn = c.helper()
                     helper = timed(helper_fn, args.repeat) if helper_fn else None
                     ours = timed(c.rxstream_final(), args.repeat)
+                    chain = timed(c.chain(), args.repeat) if s.name.endswith("-text") else None
                     ttfe = (
                         first_event_overhead(c, 10 if args.quick else 30)
                         if s.name.endswith("-text")
@@ -358,6 +396,8 @@ def main() -> None:
                     "raw_events_per_s": n / med(raw),
                     "ratio_c_over_a": med(ours) / med(raw),
                     "ratio_c_over_b": med(ours) / med(helper) if helper else None,
+                    "chain_us_per_event": med(chain) / n * 1e6 if chain else None,
+                    "ratio_chain_over_a": med(chain) / med(raw) if chain else None,
                     "first_event_overhead_ms": ttfe * 1e3 if ttfe is not None else None,
                     "runs": args.repeat,
                 }
@@ -367,9 +407,15 @@ def main() -> None:
             server.wait(10)
     partial_json = partial_json_cost()
     print_table(rows, partial_json)
+    result: dict[str, Any] = {"rows": rows, "partial_json": partial_json}
+    if not args.only:
+        import operators
+
+        print()
+        result["operators"] = operators.main()
     out = ROOT / "results"
     out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps({"rows": rows, "partial_json": partial_json}, indent=2))
+    (out / "latest.json").write_text(json.dumps(result, indent=2))
 
 
 def partial_json_cost() -> list[dict[str, float]]:
@@ -397,15 +443,16 @@ def print_table(rows: list[dict[str, Any]], partial_json: list[dict[str, float]]
 
     print(
         "| scenario | wire events | (a) raw SDK µs/ev | (b) SDK helper µs/ev | (c) rxstream µs/ev "
-        "| c/a | c/b | first-event overhead (c-a) |"
+        "| c/a | c/b | first-event overhead (c-a) | chain µs/ev | chain/a |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
             f"| {r['scenario']} | {r['wire_events']} | {f(r['raw_us_per_event'], '.2f')} | "
             f"{f(r['helper_us_per_event'], '.2f')} | {f(r['rxstream_us_per_event'], '.2f')} | "
             f"{f(r['ratio_c_over_a'], '.2f')} | {f(r['ratio_c_over_b'], '.2f')} | "
-            f"{f(r['first_event_overhead_ms'], '+.2f')} ms |"
+            f"{f(r['first_event_overhead_ms'], '+.2f')} ms | {f(r['chain_us_per_event'], '.2f')} | "
+            f"{f(r['ratio_chain_over_a'], '.2f')} |"
         )
     print()
     print("| tool argument size (chars) | partial-JSON µs per 32-char fragment |")
