@@ -6,6 +6,8 @@ Sources (each returns a cold ``reactivex.Observable[StreamEvent]``; nothing is s
 * `from_anthropic(client, **params)`: Anthropic Messages.
 * `from_openai(client, **params)`: OpenAI Chat Completions and OpenAI-compatible servers.
 * `from_openai_responses(client, **params)`: OpenAI Responses API.
+* `from_bedrock(client, **params)`: AWS Bedrock ConverseStream (boto3 ``bedrock-runtime``).
+* `from_bedrock_invoke(client, **params)`: Bedrock InvokeModelWithResponseStream (Anthropic models).
 
 Example:
     >>> import rxstream as rxs
@@ -32,6 +34,7 @@ from rxstream.events import (
     UsageUpdate,
 )
 from rxstream.providers.anthropic import from_anthropic
+from rxstream.providers.bedrock import from_bedrock, from_bedrock_invoke
 from rxstream.providers.openai_chat import from_openai
 from rxstream.providers.openai_responses import from_openai_responses
 from rxstream.response import Response, ToolCall, apply
@@ -58,6 +61,8 @@ __all__ = [
     "errors",
     "events",
     "from_anthropic",
+    "from_bedrock",
+    "from_bedrock_invoke",
     "from_openai",
     "from_openai_responses",
     "operators",

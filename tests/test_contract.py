@@ -1,0 +1,226 @@
+"""Cross-provider contract: one scripted conversation, five wire formats, one neutral result.
+
+The emulator renders the same `ResponseScript` as Anthropic SSE, OpenAI Chat SSE, OpenAI
+Responses SSE, Bedrock ConverseStream and Bedrock InvokeModelWithResponseStream event-stream
+frames; each goes through its official SDK and its rxstream source. Every stream must obey
+the event grammar and give the same content events and the same `Response` (modulo ids and
+``provider_details``; differences a wire format cannot express are listed per provider).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import anthropic
+import boto3
+import openai
+import pytest
+from botocore.config import Config
+from reactivex import Observable
+
+import rxstream as rxs
+from rxstream.events import StreamEvent
+from rxstream.response import Response, apply
+from rxstream.testing import ProviderEmulator, ResponseScript, ScriptedToolCall
+
+PROVIDERS = ["anthropic", "openai", "openai-responses", "bedrock", "bedrock-invoke"]
+
+CONVERSATION = ResponseScript(
+    text="Let me look both up — Zürich and 東京 🌦️.",
+    thinking="Two cities, two tools; call them in parallel.",
+    tool_calls=[
+        ScriptedToolCall(
+            id="call_A1", name="get_weather", arguments='{"city": "Zürich", "days": 2}', fragment_size=4
+        ),
+        ScriptedToolCall(id="call_B2", name="get_time", arguments='{"tz": "Asia/Tokyo"}', fragment_size=3),
+    ],
+    stop_reason="tool_use",
+    input_tokens=120,
+    output_tokens=64,
+    cache_read_input_tokens=30,
+    cache_creation_input_tokens=10,
+    chunking="chars",
+    chunk_size=4,
+)
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[ProviderEmulator]:
+    with ProviderEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def source(emu: ProviderEmulator) -> Iterator[Callable[[str], Observable[StreamEvent]]]:
+    clients: list[Any] = []
+
+    def make(provider: str) -> Observable[StreamEvent]:
+        if provider == "anthropic":
+            client: Any = anthropic.Anthropic(
+                api_key="sk-contract", base_url=emu.anthropic_base_url, max_retries=0
+            )
+            clients.append(client)
+            return rxs.from_anthropic(
+                client, model="m", max_tokens=256, messages=[{"role": "user", "content": "x"}]
+            )
+        if provider in ("openai", "openai-responses"):
+            client = openai.OpenAI(api_key="sk-contract", base_url=emu.openai_base_url, max_retries=0)
+            clients.append(client)
+            if provider == "openai":
+                return rxs.from_openai(client, model="m", messages=[{"role": "user", "content": "x"}])
+            return rxs.from_openai_responses(client, model="m", input="x")
+        bedrock = boto3.client(
+            "bedrock-runtime",
+            endpoint_url=emu.bedrock_endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=Config(retries={"total_max_attempts": 1}),
+        )
+        clients.append(bedrock)
+        if provider == "bedrock":
+            return rxs.from_bedrock(
+                bedrock, modelId="m", messages=[{"role": "user", "content": [{"text": "x"}]}]
+            )
+        body = {
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": 256,
+            "messages": [{"role": "user", "content": "x"}],
+        }
+        return rxs.from_bedrock_invoke(bedrock, modelId="m", body=json.dumps(body))
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def run(stream: Observable[StreamEvent]) -> tuple[list[StreamEvent], BaseException | None]:
+    events: list[StreamEvent] = []
+    errors: list[BaseException] = []
+    done = threading.Event()
+    stream.subscribe(events.append, lambda e: (errors.append(e), done.set()), done.set)
+    assert done.wait(15)
+    return events, errors[0] if errors else None
+
+
+def check_grammar(events: list[StreamEvent]) -> None:
+    """StreamStart first, one terminal StreamEnd last, tool calls nested per index, seq 0..n."""
+    assert events[0].type == "stream_start"
+    assert [e.type for e in events].count("stream_start") == 1
+    assert events[-1].type == "stream_end" and [e.type for e in events].count("stream_end") == 1
+    assert [e.seq for e in events] == list(range(len(events)))
+    assert len({e.stream_id for e in events}) == 1
+    state: dict[int, str] = {}
+    for e in events:
+        if e.type == "tool_call_start":
+            assert e.index not in state
+            state[e.index] = "open"
+        elif e.type == "tool_call_delta":
+            assert state.get(e.index) == "open"
+        elif e.type == "tool_call_end":
+            assert state.get(e.index) == "open"
+            state[e.index] = "closed"
+    assert all(v == "closed" for v in state.values())
+
+
+def content_signature(events: list[StreamEvent]) -> dict[str, Any]:
+    """What every provider must agree on, independent of how deltas were split."""
+    text = "".join(e.text for e in events if e.type == "text_delta")
+    thinking = "".join(e.text for e in events if e.type == "thinking_delta")
+    calls = [(e.index, e.id, e.name, e.arguments) for e in events if e.type == "tool_call_end"]
+    starts = [(e.index, e.id, e.name) for e in events if e.type == "tool_call_start"]
+    raw = {
+        e.index: "".join(
+            d.arguments_delta for d in events if d.type == "tool_call_delta" and d.index == e.index
+        )
+        for e in events
+        if e.type == "tool_call_end"
+    }
+    end = events[-1]
+    assert end.type == "stream_end"
+    return {
+        "text": text,
+        "thinking": thinking,
+        "starts": starts,
+        "calls": calls,
+        "raw_arguments": raw,
+        "stop_reason": end.stop_reason,
+    }
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_grammar_and_concatenated_deltas(
+    source: Callable[[str], Observable[StreamEvent]], emu: ProviderEmulator, provider: str
+) -> None:
+    script = (
+        CONVERSATION
+        if provider not in ("openai",)
+        else CONVERSATION.model_copy(update={"compat_reasoning_content": True})
+    )
+    emu.enqueue(script)
+    events, error = run(source(provider))
+    assert error is None
+    check_grammar(events)
+    final = Response()
+    for e in events:
+        final = apply(final, e)
+    assert final.text == "".join(e.text for e in events if e.type == "text_delta") == script.text
+    assert final.complete and final.provider == provider
+
+
+def test_same_content_and_response_across_all_five_formats(
+    source: Callable[[str], Observable[StreamEvent]], emu: ProviderEmulator
+) -> None:
+    signatures: dict[str, dict[str, Any]] = {}
+    finals: dict[str, Response] = {}
+    for provider in PROVIDERS:
+        script = CONVERSATION.model_copy(update={"compat_reasoning_content": provider == "openai"})
+        emu.enqueue(script)
+        events, error = run(source(provider))
+        assert error is None, (provider, error)
+        signatures[provider] = content_signature(events)
+        final = Response()
+        for e in events:
+            final = apply(final, e)
+        finals[provider] = final
+    reference = signatures["anthropic"]
+    assert reference["text"] == CONVERSATION.text
+    assert reference["thinking"] == CONVERSATION.thinking
+    assert reference["calls"] == [
+        (0, "call_A1", "get_weather", {"city": "Zürich", "days": 2}),
+        (1, "call_B2", "get_time", {"tz": "Asia/Tokyo"}),
+    ]
+    for provider, signature in signatures.items():
+        assert signature == reference, provider
+
+    def neutral(r: Response) -> dict[str, Any]:
+        return r.model_dump(
+            exclude={"provider", "model", "id", "request_id", "raw_stop_reason", "thinking_signature"}
+        )
+
+    for provider, final in finals.items():
+        assert neutral(final) == neutral(finals["anthropic"]), provider
+    usage = finals["anthropic"].usage
+    assert (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens) == (
+        120,
+        64,
+        30,
+        10,
+    )
+
+
+@pytest.mark.parametrize("stop", ["end_turn", "max_tokens", "tool_use"])
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_each_stop_reason(
+    source: Callable[[str], Observable[StreamEvent]], emu: ProviderEmulator, provider: str, stop: str
+) -> None:
+    calls = CONVERSATION.tool_calls if stop == "tool_use" else []
+    emu.enqueue(ResponseScript(text="short answer", tool_calls=calls, stop_reason=stop))  # type: ignore[arg-type]
+    events, error = run(source(provider))
+    assert error is None
+    check_grammar(events)
+    end = events[-1]
+    assert end.type == "stream_end" and end.stop_reason == stop
