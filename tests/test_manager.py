@@ -398,11 +398,19 @@ def test_e2e_pause_blocks_the_provider_writes_and_loses_nothing(emulator: Any, c
     collect = CollectHandler()
     handle = StreamManager(max_buffered=64).start(_stream(client), handlers=[collect])
     handle.pause()
-    time.sleep(1.0)
-    written = emulator.connections[-1].events_written
+    # Wait until the socket buffers are full and the writer stops (timing varies with load).
+    deadline = time.monotonic() + 20
+    written = -1
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = emulator.connections[-1].events_written
+        if now == written:
+            break
+        written = now
     time.sleep(1.0)
     conn = emulator.connections[-1]
     assert conn.events_written == written  # the provider's writes are blocked
+    assert written < 40_000
     assert not conn.completed
     assert handle.status().stats.deltas <= 64 + 1  # memory bounded: the buffer plus the blocked event
     assert collect.events == []
