@@ -13,6 +13,8 @@
         │   ├── FirstTokenTimeout
         │   ├── IdleTimeout
         │   └── TotalTimeout
+        ├── StreamCancelledError    waiting on a StreamManager handle that was cancelled
+        ├── PausableBufferOverflow  pausable's bound reached on an asyncio loop (cannot block)
         └── StreamDecodeError       malformed wire data (bad SSE/JSON/event-stream frame)
             └── ToolArgumentsError  a tool call's complete arguments are not a JSON object
 
@@ -33,8 +35,10 @@ __all__ = [
     "FirstTokenTimeout",
     "HandlerError",
     "IdleTimeout",
+    "PausableBufferOverflow",
     "ProviderError",
     "RxStreamError",
+    "StreamCancelledError",
     "StreamDecodeError",
     "StreamError",
     "StreamInterruptedError",
@@ -173,6 +177,29 @@ class IdleTimeout(StreamTimeoutError):
 
 class TotalTimeout(StreamTimeoutError):
     """The whole stream took longer than the limit."""
+
+
+class PausableBufferOverflow(StreamError):
+    """``pausable`` held ``max_buffered`` events on an asyncio loop, where it cannot block.
+
+    Attributes:
+        max_buffered: The configured bound (events).
+    """
+
+    def __init__(self, max_buffered: int) -> None:
+        super().__init__(
+            f"pausable: {max_buffered} events held while paused and the producer runs on an "
+            "asyncio loop, which must not block; the upstream was disposed",
+            retryable=False,
+        )
+        self.max_buffered = max_buffered
+
+
+class StreamCancelledError(StreamError):
+    """`StreamHandle.wait` / ``await handle`` on a stream that was cancelled (not retryable)."""
+
+    def __init__(self, message: str = "the stream was cancelled", *, partial: Response | None = None) -> None:
+        super().__init__(message, partial=partial, retryable=False)
 
 
 class StreamDecodeError(StreamError):

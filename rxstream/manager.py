@@ -41,7 +41,7 @@ from reactivex.disposable import SingleAssignmentDisposable
 from reactivex.scheduler import TimeoutScheduler
 from reactivex.subject import BehaviorSubject
 
-from rxstream.errors import ConfigurationError, StreamError
+from rxstream.errors import ConfigurationError, StreamCancelledError
 from rxstream.events import StreamEvent
 from rxstream.handlers import HandlerErrorCallback, HandlerObserver, StreamHandler
 from rxstream.operators._core import check_count, check_scheduler
@@ -55,13 +55,6 @@ StreamState = Literal["pending", "active", "paused", "completed", "cancelled", "
 """Lifecycle state of a managed stream (see the module docstring)."""
 
 _TERMINAL = frozenset({"completed", "cancelled", "failed"})
-
-
-class StreamCancelledError(StreamError):
-    """`StreamHandle.wait` / ``await handle`` on a stream that was cancelled (not retryable)."""
-
-    def __init__(self, message: str = "the stream was cancelled", *, partial: Response | None = None) -> None:
-        super().__init__(message, partial=partial, retryable=False)
 
 
 class StreamStatus(BaseModel):

@@ -224,3 +224,35 @@ def test_each_stop_reason(
     check_grammar(events)
     end = events[-1]
     assert end.type == "stream_end" and end.stop_reason == stop
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_wire_bytes_split_anywhere_give_identical_events(
+    source: Callable[[str], Observable[StreamEvent]], emu: ProviderEmulator, provider: str
+) -> None:
+    """The emulator writes the stream in random pieces (mid-UTF-8, mid-SSE-line, mid-frame)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    script = CONVERSATION.model_copy(update={"compat_reasoning_content": provider == "openai"})
+
+    def neutral(events: list[StreamEvent]) -> list[dict[str, Any]]:
+        return [
+            e.model_dump(exclude={"stream_id", "provider_details"})
+            for e in events
+            if e.type != "stream_start"
+        ]
+
+    emu.enqueue(script)
+    reference, error = run(source(provider))
+    assert error is None
+
+    @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.integers(min_value=0, max_value=2**32))
+    def split_anywhere(seed: int) -> None:
+        emu.enqueue(script.model_copy(update={"write_split_seed": seed}))
+        events, err = run(source(provider))
+        assert err is None
+        assert neutral(events) == neutral(reference)
+
+    split_anywhere()

@@ -54,7 +54,7 @@ def test_secrets_never_appear_in_events_errors_or_logs(caplog: pytest.LogCapture
                 stream = rxstream.from_anthropic(client, model="m", max_tokens=5, messages=[])
                 stream.subscribe(
                     lambda e: seen.append(repr(e) + e.model_dump_json()),
-                    lambda err: (
+                    lambda err, done=done: (
                         seen.append(f"{err!s} {err!r} {err.partial!r} {err.__dict__!r}"),
                         done.set(),
                     ),

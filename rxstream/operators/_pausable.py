@@ -11,28 +11,12 @@ from typing import Generic, TypeVar
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable, SingleAssignmentDisposable
 
-from rxstream.errors import ConfigurationError, StreamError
+from rxstream.errors import ConfigurationError, PausableBufferOverflow
 from rxstream.response import ResponseAccumulator
 
 __all__ = ["PausableBufferOverflow", "pausable"]
 
 _T = TypeVar("_T")
-
-
-class PausableBufferOverflow(StreamError):
-    """``pausable`` held ``max_buffered`` events on an asyncio loop, where it cannot block.
-
-    Attributes:
-        max_buffered: The configured bound (events).
-    """
-
-    def __init__(self, max_buffered: int) -> None:
-        super().__init__(
-            f"pausable: {max_buffered} events held while paused and the producer runs on an "
-            "asyncio loop, which must not block; the upstream was disposed",
-            retryable=False,
-        )
-        self.max_buffered = max_buffered
 
 
 def _on_event_loop() -> bool:
