@@ -192,6 +192,10 @@ class OpenAIChatNormaliser:
         error = chunk.get("error")
         if error:
             raise self._error(error)
+        if not chunk.get("id") and not chunk.get("choices") and chunk.get("usage") is None:
+            # Azure's leading `prompt_filter_results` chunk (id "", model "", object ""): the
+            # SDK skips it too (`_is_valid_chat_completion_chunk_weak`).
+            return []
         events: list[StreamEvent] = []
         if not self._started:
             self._started = True
@@ -202,7 +206,7 @@ class OpenAIChatNormaliser:
                     provider=self.provider,
                     model=chunk.get("model") or self.request_model,
                     request_id=self.request_id,
-                    response_id=chunk.get("id"),
+                    response_id=chunk.get("id") or None,
                 )
             )
         choices = chunk.get("choices")
