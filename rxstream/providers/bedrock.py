@@ -104,6 +104,7 @@ from rxstream.events import (
     Usage,
     UsageUpdate,
 )
+from rxstream.providers._eventstream import EventStreamDecodeError, decode_frames
 from rxstream.providers._source import Control, session_observable
 from rxstream.providers._tool_args import ArgumentBuffer, parse_arguments
 from rxstream.providers.anthropic import AnthropicNormaliser
@@ -718,6 +719,36 @@ class _SocketAbort:
                 sock.shutdown(socket.SHUT_RDWR)
 
 
+def _decoded_events(stream: Any, provider: str) -> Iterator[dict[str, Any]]:
+    """The events of a boto3 ``EventStream``, decoded by `decode_frames` when possible.
+
+    botocore's ``EventStream`` iterates ``_raw_stream.stream()`` (the urllib3 response) and
+    parses each frame in pure Python; reading the same chunks and decoding them with the
+    lean decoder yields the same dicts ~4x faster. Falls back to iterating the boto3 stream
+    when that attribute is missing (another botocore layout, or a stubbed client).
+    """
+    raw = getattr(stream, "_raw_stream", None)
+    if raw is None or not callable(getattr(raw, "stream", None)):
+        yield from stream
+        return
+    from botocore.exceptions import EventStreamError
+
+    operation = getattr(stream, "_operation_name", "ConverseStream")
+    try:
+        for event in decode_frames(raw.stream()):
+            if len(event) == 1:
+                ((kind, body),) = event.items()
+                if _is_exception_member(kind):
+                    # Raise what botocore's EventStream raises for an exception frame.
+                    message = body.get("message", body.get("Message", "")) if isinstance(body, dict) else ""
+                    raise EventStreamError({"Error": {"Code": kind, "Message": str(message)}}, operation)
+            yield event
+    except EventStreamDecodeError as exc:
+        raise StreamDecodeError(
+            f"{provider}: malformed event-stream frame: {exc}", provider=provider
+        ) from exc
+
+
 def _request_id(response: Any) -> str | None:
     metadata = response.get("ResponseMetadata") if isinstance(response, dict) else None
     value = metadata.get("RequestId") if isinstance(metadata, dict) else None
@@ -750,7 +781,7 @@ def _event_stream_session(
         normaliser.request_id = _request_id(response)
         feed = normaliser.feed
         try:
-            for event in stream:
+            for event in _decoded_events(stream, provider):
                 yield from feed(event)
         except StreamError:
             raise
