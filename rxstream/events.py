@@ -171,6 +171,10 @@ class ToolCallEnd(_Event):
         name: Tool name.
         arguments: The parsed JSON arguments object (``{}`` for no arguments).
         raw_arguments: The full JSON text of the arguments as streamed.
+
+    A call cut off by the output token limit (stop reason ``max_tokens``) ends with the
+    partial parse of what arrived and ``provider_details={"truncated": True}``; invalid JSON
+    in any other case is a `rxstream.errors.ToolArgumentsError`.
     """
 
     type: Literal["tool_call_end"] = "tool_call_end"

@@ -48,7 +48,9 @@ class ToolCall(BaseModel):
         arguments: Parsed JSON arguments; while the call is still streaming, the partial
             parse so far.
         raw_arguments: The JSON text of the arguments as streamed so far.
-        complete: True once `ToolCallEnd` arrived.
+        complete: True once `ToolCallEnd` arrived with complete arguments; False while
+            streaming, and for a call cut off by the token limit (its `ToolCallEnd` has
+            ``provider_details["truncated"]`` and the partial arguments).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -242,7 +244,7 @@ def apply(snapshot: Response, event: StreamEvent) -> Response:
             name=event.name,
             arguments=event.arguments,
             raw_arguments=event.raw_arguments,
-            complete=True,
+            complete=not (event.provider_details or {}).get("truncated", False),
         )
         return snapshot.model_copy(
             update={"tool_calls": _replace_tool_call(snapshot.tool_calls, event.index, call)}
@@ -347,7 +349,7 @@ class ResponseAccumulator:
                 name=event.name,
                 arguments=event.arguments,
                 raw_arguments=event.raw_arguments,
-                complete=True,
+                complete=not (event.provider_details or {}).get("truncated", False),
             )
         elif isinstance(event, UsageUpdate):
             self._usage = event.usage

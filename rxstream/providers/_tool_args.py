@@ -50,6 +50,14 @@ class ArgumentBuffer:
                 self._last = value
         return self._last
 
+    def partial_now(self) -> dict[str, Any]:
+        """Parse the whole buffer now in partial mode (``{}`` if nothing parseable)."""
+        try:
+            value = jiter.from_json(self.text.encode(), partial_mode="trailing-strings")
+        except ValueError:
+            return self._last or {}
+        return value if isinstance(value, dict) else {}
+
     @property
     def text(self) -> str:
         """The complete raw argument text received so far."""

@@ -123,6 +123,7 @@ class AnthropicNormaliser:
         self._block_kind: dict[int, str] = {}
         self._tool_index: dict[int, int] = {}
         self._tools: dict[int, tuple[str, str, ArgumentBuffer, Any]] = {}
+        self._invalid_tools: list[tuple[int, tuple[str, str, ArgumentBuffer, Any]]] = []
         self._n_tools = 0
 
     def _next(self) -> int:
@@ -299,9 +300,18 @@ class AnthropicNormaliser:
         tool = self._tools.pop(block_index, None)
         if tool is None:
             return []
-        return [self._end_tool(block_index, tool)]
+        end = self._end_tool(block_index, tool, defer_invalid=True)
+        return [] if end is None else [end]
 
-    def _end_tool(self, block_index: int, tool: tuple[str, str, ArgumentBuffer, Any]) -> ToolCallEnd:
+    def _end_tool(
+        self, block_index: int, tool: tuple[str, str, ArgumentBuffer, Any], *, defer_invalid: bool = False
+    ) -> ToolCallEnd | None:
+        """Build the `ToolCallEnd`; invalid JSON raises `ToolArgumentsError`.
+
+        With ``defer_invalid`` (at ``content_block_stop``) invalid JSON is held until the stop
+        reason is known: a call cut off by ``max_tokens`` ends with its partial arguments and
+        ``provider_details={"truncated": True}`` instead of an error.
+        """
         tool_id, name, buffer, initial = tool
         raw = buffer.text
         index = self._tool_index[block_index]
@@ -309,6 +319,20 @@ class AnthropicNormaliser:
             try:
                 arguments = parse_arguments(raw)
             except ValueError as exc:
+                if defer_invalid:
+                    self._invalid_tools.append((block_index, tool))
+                    return None
+                if self._stop_raw in ("max_tokens", "model_context_window_exceeded"):
+                    return ToolCallEnd(
+                        stream_id=self.stream_id,
+                        seq=self._next(),
+                        index=index,
+                        id=tool_id,
+                        name=name,
+                        arguments=buffer.partial_now(),
+                        raw_arguments=raw,
+                        provider_details={"truncated": True},
+                    )
                 raise ToolArgumentsError(
                     f"{self.provider}: tool call {index} ({name}) has invalid JSON arguments: {exc}",
                     index=index,
@@ -336,16 +360,27 @@ class AnthropicNormaliser:
             self._stop_raw = delta["stop_reason"]
         if delta.get("stop_sequence") is not None:
             self._stop_sequence = delta["stop_sequence"]
+        self._flush_invalid_tools(events)
         usage = value.get("usage")
         if isinstance(usage, dict):
             self._usage = _merge_usage(self._usage, usage)
             events.append(UsageUpdate(stream_id=self.stream_id, seq=self._next(), usage=self._usage))
         return events
 
+    def _flush_invalid_tools(self, events: list[StreamEvent]) -> None:
+        held, self._invalid_tools = self._invalid_tools, []
+        for block_index, tool in held:
+            end = self._end_tool(block_index, tool)
+            if end is not None:
+                events.append(end)
+
     def _message_stop(self, value: dict[str, Any]) -> list[StreamEvent]:
         events = self._ensure_started()
+        self._flush_invalid_tools(events)
         for block_index in sorted(self._tools):
-            events.append(self._end_tool(block_index, self._tools[block_index]))
+            end = self._end_tool(block_index, self._tools[block_index])
+            if end is not None:
+                events.append(end)
         self._tools.clear()
         details: dict[str, Any] = {"stop_reason": self._stop_raw}
         if self._stop_sequence is not None:

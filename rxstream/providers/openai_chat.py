@@ -311,6 +311,18 @@ class OpenAIChatNormaliser:
         try:
             arguments = parse_arguments(raw)
         except ValueError as exc:
+            if self._finish_raw == "length":
+                # Cut off by the token limit: keep what arrived, flagged, instead of failing.
+                return ToolCallEnd(
+                    stream_id=self.stream_id,
+                    seq=self._next(),
+                    index=tool.index,
+                    id=tool.id,
+                    name=tool.name,
+                    arguments=tool.buffer.partial_now(),
+                    raw_arguments=raw,
+                    provider_details={"truncated": True},
+                )
             raise ToolArgumentsError(
                 f"{self.provider}: tool call {tool.index} ({tool.name}) has invalid JSON arguments: {exc}",
                 index=tool.index,

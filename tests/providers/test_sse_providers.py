@@ -495,3 +495,21 @@ def test_error_partial_is_a_stream_error_subclass(emulator: ProviderEmulator) ->
     emulator.enqueue(ResponseScript(text="a b", fault=Fault(kind="drop", after_events=3)))
     _, error = collect(openai_stream(emulator))
     assert isinstance(error, StreamError)
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
+def test_tool_call_cut_off_by_max_tokens_ends_truncated(emulator: ProviderEmulator, provider: str) -> None:
+    tool = ScriptedToolCall(
+        id="call_1", name="write", arguments='{"title": "Rivers", "body": "Rivers fl', fragment_size=5
+    )
+    emulator.enqueue(ResponseScript(text="Writing.", tool_calls=[tool], stop_reason="max_tokens"))
+    events, error = collect(STREAMS[provider](emulator))
+    assert error is None
+    end = next(e for e in events if e.type == "tool_call_end")
+    assert end.provider_details == {"truncated": True}
+    assert end.arguments == {"title": "Rivers", "body": "Rivers fl"}
+    final = rxs.Response()
+    for e in events:
+        final = rxs.apply(final, e)
+    assert final.stop_reason == "max_tokens" and not final.tool_calls[0].complete
+    assert events[-1].type == "stream_end"
