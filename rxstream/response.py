@@ -277,11 +277,32 @@ def apply(snapshot: Response, event: StreamEvent) -> Response:
     return snapshot
 
 
+class _ToolCallState:
+    """A tool call being accumulated: fragments are joined only when a snapshot is taken."""
+
+    __slots__ = ("arguments", "complete", "fragments", "id", "name")
+
+    def __init__(self, tool_id: str, name: str) -> None:
+        self.id = tool_id
+        self.name = name
+        self.arguments: dict[str, Any] = {}
+        self.fragments: list[str] = []
+        self.complete = False
+
+    def freeze(self) -> ToolCall:
+        if len(self.fragments) > 1:
+            self.fragments = ["".join(self.fragments)]
+        raw = self.fragments[0] if self.fragments else ""
+        return ToolCall.model_construct(
+            id=self.id, name=self.name, arguments=self.arguments, raw_arguments=raw, complete=self.complete
+        )
+
+
 class ResponseAccumulator:
     """Mutable accumulator equivalent to folding `apply` (faster for long streams).
 
-    Not thread-safe; use one per stream. ``add`` costs O(1) per text delta; ``snapshot``
-    joins the text parts (O(total characters)).
+    Not thread-safe; use one per stream. ``add`` costs O(1) per text or tool-argument
+    delta; ``snapshot`` joins the parts (O(total characters)).
     """
 
     __slots__ = (
@@ -310,7 +331,7 @@ class ResponseAccumulator:
         self._text: list[str] = []
         self._thinking: list[str] = []
         self._thinking_signature: str | None = None
-        self._tool_calls: dict[int, ToolCall] = {}
+        self._tool_calls: dict[int, _ToolCallState] = {}
         self._usage = Usage()
         self._stop_reason: StopReason | None = None
         self._raw_stop_reason: str | None = None
@@ -330,27 +351,19 @@ class ResponseAccumulator:
             if event.signature is not None:
                 self._thinking_signature = event.signature
         elif isinstance(event, ToolCallStart):
-            self._tool_calls[event.index] = ToolCall(id=event.id, name=event.name)
+            self._tool_calls[event.index] = _ToolCallState(event.id, event.name)
         elif isinstance(event, ToolCallDelta):
-            old = self._tool_calls.get(event.index)
-            if old is not None:
-                self._tool_calls[event.index] = ToolCall.model_construct(
-                    id=old.id,
-                    name=old.name,
-                    arguments=event.partial_arguments
-                    if event.partial_arguments is not None
-                    else old.arguments,
-                    raw_arguments=old.raw_arguments + event.arguments_delta,
-                    complete=False,
-                )
+            state = self._tool_calls.get(event.index)
+            if state is not None:
+                state.fragments.append(event.arguments_delta)
+                if event.partial_arguments is not None:
+                    state.arguments = event.partial_arguments
         elif isinstance(event, ToolCallEnd):
-            self._tool_calls[event.index] = ToolCall(
-                id=event.id,
-                name=event.name,
-                arguments=event.arguments,
-                raw_arguments=event.raw_arguments,
-                complete=not (event.provider_details or {}).get("truncated", False),
-            )
+            state = _ToolCallState(event.id, event.name)
+            state.arguments = event.arguments
+            state.fragments = [event.raw_arguments]
+            state.complete = not (event.provider_details or {}).get("truncated", False)
+            self._tool_calls[event.index] = state
         elif isinstance(event, UsageUpdate):
             self._usage = event.usage
         elif isinstance(event, StreamStart):
@@ -377,7 +390,7 @@ class ResponseAccumulator:
             text="".join(self._text),
             thinking="".join(self._thinking),
             thinking_signature=self._thinking_signature,
-            tool_calls=tuple(self._tool_calls[i] for i in sorted(self._tool_calls)),
+            tool_calls=tuple(self._tool_calls[i].freeze() for i in sorted(self._tool_calls)),
             usage=self._usage,
             stop_reason=self._stop_reason,
             raw_stop_reason=self._raw_stop_reason,
