@@ -15,7 +15,10 @@ from typing import Any
 
 import jiter
 
-__all__ = ["ArgumentBuffer", "parse_arguments"]
+from rxstream.errors import StreamDecodeError, ToolArgumentsError
+from rxstream.events import ToolCallEnd
+
+__all__ = ["ArgumentBuffer", "parse_arguments", "parse_json_object", "tool_call_end"]
 
 
 class ArgumentBuffer:
@@ -78,3 +81,90 @@ def parse_arguments(raw: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"tool arguments must be a JSON object, got {type(value).__name__}")
     return value
+
+
+def parse_json_object(data: bytes, *, provider: str, what: str) -> dict[str, Any]:
+    """Parse one wire event's JSON payload (SSE data, event-stream chunk) into a dict.
+
+    Args:
+        data: The payload bytes.
+        provider: Provider name for the error message.
+        what: What the payload is, for the error message (e.g. ``"SSE event 'ping'"``).
+
+    Raises:
+        StreamDecodeError: ``data`` is not valid JSON, or not a JSON object; carries an
+            excerpt of the data.
+    """
+    try:
+        value = jiter.from_json(data)
+    except ValueError as exc:
+        raise StreamDecodeError(
+            f"{provider}: malformed JSON in {what}", raw=data.decode("utf-8", "replace"), provider=provider
+        ) from exc
+    if not isinstance(value, dict):
+        raise StreamDecodeError(
+            f"{provider}: {what} is not a JSON object", raw=data.decode("utf-8", "replace"), provider=provider
+        )
+    return value
+
+
+def tool_call_end(
+    *,
+    stream_id: str,
+    seq: int,
+    index: int,
+    tool_id: str,
+    name: str,
+    raw: str,
+    provider: str,
+    truncated: bool = False,
+    partial: ArgumentBuffer | None = None,
+    empty: dict[str, Any] | None = None,
+) -> ToolCallEnd:
+    """Build the `ToolCallEnd` of a finished tool call from its complete argument text.
+
+    Args:
+        stream_id: Stream id for the event.
+        seq: Sequence number for the event.
+        index: Tool-call position.
+        tool_id: Tool call id.
+        name: Tool name.
+        raw: The complete argument JSON text.
+        provider: Provider name for errors.
+        truncated: The response hit its output token limit: invalid JSON then ends the call
+            with the partial parse (``partial``) and ``provider_details={"truncated": True}``
+            instead of raising.
+        partial: The call's buffer, for the partial parse of a truncated call.
+        empty: Arguments to use when ``raw`` is blank (default ``{}``).
+
+    Raises:
+        ToolArgumentsError: ``raw`` is not a JSON object (and the call was not truncated).
+    """
+    details: dict[str, Any] | None = None
+    if not raw.strip():
+        arguments = dict(empty or {})
+    else:
+        try:
+            arguments = parse_arguments(raw)
+        except ValueError as exc:
+            if not truncated:
+                raise ToolArgumentsError(
+                    f"{provider}: tool call {index} ({name}) has invalid JSON arguments: {exc}",
+                    index=index,
+                    tool_call_id=tool_id,
+                    name=name,
+                    raw_arguments=raw,
+                    provider=provider,
+                ) from exc
+            arguments = partial.partial_now() if partial is not None else {}
+            details = {"truncated": True}
+    return ToolCallEnd(
+        stream_id=stream_id,
+        seq=seq,
+        index=index,
+        id=tool_id,
+        name=name,
+        arguments=arguments,
+        raw_arguments=raw,
+        provider_details=details,
+    )

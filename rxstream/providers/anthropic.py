@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import jiter
 from reactivex import Observable, abc
 
 from rxstream.errors import (
@@ -34,7 +33,6 @@ from rxstream.errors import (
     ProviderError,
     StreamDecodeError,
     StreamInterruptedError,
-    ToolArgumentsError,
 )
 from rxstream.events import (
     StopReason,
@@ -56,7 +54,7 @@ from rxstream.providers._http import (
     with_stream_id_header,
 )
 from rxstream.providers._source import Control, session_observable
-from rxstream.providers._tool_args import ArgumentBuffer, parse_arguments
+from rxstream.providers._tool_args import ArgumentBuffer, parse_arguments, parse_json_object, tool_call_end
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -135,18 +133,7 @@ class AnthropicNormaliser:
         """Normalise one SSE event (``event`` name, ``data`` bytes)."""
         if not data:
             return []
-        try:
-            value = jiter.from_json(data)
-        except ValueError as exc:
-            raise StreamDecodeError(
-                f"{self.provider}: malformed JSON in SSE event {event!r}",
-                raw=data.decode("utf-8", "replace"),
-                provider=self.provider,
-            ) from exc
-        if not isinstance(value, dict):
-            raise StreamDecodeError(
-                f"{self.provider}: SSE data is not a JSON object", raw=data.decode("utf-8", "replace")
-            )
+        value = parse_json_object(data, provider=self.provider, what=f"SSE event {event!r}")
         if event == "error" and value.get("type") != "error":
             value = {"type": "error", "error": value.get("error", value)}
         return self.feed_json(value)
@@ -314,43 +301,23 @@ class AnthropicNormaliser:
         """
         tool_id, name, buffer, initial = tool
         raw = buffer.text
-        index = self._tool_index[block_index]
-        if raw.strip():
+        if defer_invalid and raw.strip():
             try:
-                arguments = parse_arguments(raw)
-            except ValueError as exc:
-                if defer_invalid:
-                    self._invalid_tools.append((block_index, tool))
-                    return None
-                if self._stop_raw in ("max_tokens", "model_context_window_exceeded"):
-                    return ToolCallEnd(
-                        stream_id=self.stream_id,
-                        seq=self._next(),
-                        index=index,
-                        id=tool_id,
-                        name=name,
-                        arguments=buffer.partial_now(),
-                        raw_arguments=raw,
-                        provider_details={"truncated": True},
-                    )
-                raise ToolArgumentsError(
-                    f"{self.provider}: tool call {index} ({name}) has invalid JSON arguments: {exc}",
-                    index=index,
-                    tool_call_id=tool_id,
-                    name=name,
-                    raw_arguments=raw,
-                    provider=self.provider,
-                ) from exc
-        else:
-            arguments = initial if isinstance(initial, dict) else {}
-        return ToolCallEnd(
+                parse_arguments(raw)
+            except ValueError:
+                self._invalid_tools.append((block_index, tool))
+                return None
+        return tool_call_end(
             stream_id=self.stream_id,
             seq=self._next(),
-            index=index,
-            id=tool_id,
+            index=self._tool_index[block_index],
+            tool_id=tool_id,
             name=name,
-            arguments=arguments,
-            raw_arguments=raw,
+            raw=raw,
+            provider=self.provider,
+            truncated=self._stop_raw in ("max_tokens", "model_context_window_exceeded"),
+            partial=buffer,
+            empty=initial if isinstance(initial, dict) else None,
         )
 
     def _message_delta(self, value: dict[str, Any]) -> list[StreamEvent]:

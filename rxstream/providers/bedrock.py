@@ -77,7 +77,6 @@ import socket
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-import jiter
 from reactivex import Observable, abc
 
 from rxstream._extras import require
@@ -87,7 +86,6 @@ from rxstream.errors import (
     StreamDecodeError,
     StreamError,
     StreamInterruptedError,
-    ToolArgumentsError,
     is_retryable_status,
     parse_retry_after,
 )
@@ -106,7 +104,7 @@ from rxstream.events import (
 )
 from rxstream.providers._eventstream import EventStreamDecodeError, decode_frames
 from rxstream.providers._source import Control, session_observable
-from rxstream.providers._tool_args import ArgumentBuffer, parse_arguments
+from rxstream.providers._tool_args import ArgumentBuffer, parse_json_object, tool_call_end
 from rxstream.providers.anthropic import AnthropicNormaliser
 
 __all__ = [
@@ -416,26 +414,14 @@ class BedrockConverseNormaliser:
             events.append(self._end_tool(tool))
 
     def _end_tool(self, tool: _Tool) -> ToolCallEnd:
-        raw = tool.buffer.text
-        try:
-            arguments = parse_arguments(raw)
-        except ValueError as exc:
-            raise ToolArgumentsError(
-                f"{self.provider}: tool call {tool.index} ({tool.name}) has invalid JSON arguments: {exc}",
-                index=tool.index,
-                tool_call_id=tool.id,
-                name=tool.name,
-                raw_arguments=raw,
-                provider=self.provider,
-            ) from exc
-        return ToolCallEnd(
+        return tool_call_end(
             stream_id=self.stream_id,
             seq=self._next(),
             index=tool.index,
-            id=tool.id,
+            tool_id=tool.id,
             name=tool.name,
-            arguments=arguments,
-            raw_arguments=raw,
+            raw=tool.buffer.text,
+            provider=self.provider,
         )
 
     def _message_stop(self, body: dict[str, Any], events: list[StreamEvent]) -> None:
@@ -577,20 +563,7 @@ class BedrockInvokeNormaliser:
                 if not data:
                     continue
                 raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-                try:
-                    value = jiter.from_json(raw)
-                except ValueError as exc:
-                    raise StreamDecodeError(
-                        f"{self.provider}: chunk is not valid JSON",
-                        raw=raw.decode("utf-8", "replace"),
-                        provider=self.provider,
-                    ) from exc
-                if not isinstance(value, dict):
-                    raise StreamDecodeError(
-                        f"{self.provider}: chunk is not a JSON object",
-                        raw=raw.decode("utf-8", "replace"),
-                        provider=self.provider,
-                    )
+                value = parse_json_object(raw, provider=self.provider, what="chunk")
                 events.extend(self._inner.feed_json(value))
             elif _is_exception_member(kind):
                 raise _exception_from_dict(kind, body, self.request_id, self.provider)

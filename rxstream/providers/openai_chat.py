@@ -35,7 +35,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import jiter
 from reactivex import Observable, abc
 
 from rxstream.errors import (
@@ -43,7 +42,6 @@ from rxstream.errors import (
     ProviderError,
     StreamDecodeError,
     StreamInterruptedError,
-    ToolArgumentsError,
 )
 from rxstream.events import (
     StopReason,
@@ -65,7 +63,7 @@ from rxstream.providers._http import (
     with_stream_id_header,
 )
 from rxstream.providers._source import Control, session_observable
-from rxstream.providers._tool_args import ArgumentBuffer, parse_arguments
+from rxstream.providers._tool_args import ArgumentBuffer, parse_json_object, tool_call_end
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -166,18 +164,7 @@ class OpenAIChatNormaliser:
             return []
         if data[:6] == b"[DONE]":
             return self._done()
-        try:
-            value = jiter.from_json(data)
-        except ValueError as exc:
-            raise StreamDecodeError(
-                f"{self.provider}: malformed JSON in SSE data",
-                raw=data.decode("utf-8", "replace"),
-                provider=self.provider,
-            ) from exc
-        if not isinstance(value, dict):
-            raise StreamDecodeError(
-                f"{self.provider}: SSE data is not a JSON object", raw=data.decode("utf-8", "replace")
-            )
+        value = parse_json_object(data, provider=self.provider, what="SSE data")
         try:
             return self.feed_chunk(value)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -307,38 +294,17 @@ class OpenAIChatNormaliser:
             )
 
     def _end_tool(self, tool: _Tool) -> ToolCallEnd:
-        raw = tool.buffer.text
-        try:
-            arguments = parse_arguments(raw)
-        except ValueError as exc:
-            if self._finish_raw == "length":
-                # Cut off by the token limit: keep what arrived, flagged, instead of failing.
-                return ToolCallEnd(
-                    stream_id=self.stream_id,
-                    seq=self._next(),
-                    index=tool.index,
-                    id=tool.id,
-                    name=tool.name,
-                    arguments=tool.buffer.partial_now(),
-                    raw_arguments=raw,
-                    provider_details={"truncated": True},
-                )
-            raise ToolArgumentsError(
-                f"{self.provider}: tool call {tool.index} ({tool.name}) has invalid JSON arguments: {exc}",
-                index=tool.index,
-                tool_call_id=tool.id,
-                name=tool.name,
-                raw_arguments=raw,
-                provider=self.provider,
-            ) from exc
-        return ToolCallEnd(
+        # A call cut off by the token limit ("length") keeps what arrived, flagged truncated.
+        return tool_call_end(
             stream_id=self.stream_id,
             seq=self._next(),
             index=tool.index,
-            id=tool.id,
+            tool_id=tool.id,
             name=tool.name,
-            arguments=arguments,
-            raw_arguments=raw,
+            raw=tool.buffer.text,
+            provider=self.provider,
+            truncated=self._finish_raw == "length",
+            partial=tool.buffer,
         )
 
     def _close_tools(self, events: list[StreamEvent]) -> None:

@@ -67,7 +67,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import jiter
 from reactivex import Observable, abc
 
 from rxstream.errors import (
@@ -75,7 +74,6 @@ from rxstream.errors import (
     ProviderError,
     StreamDecodeError,
     StreamInterruptedError,
-    ToolArgumentsError,
 )
 from rxstream.events import (
     StopReason,
@@ -85,7 +83,6 @@ from rxstream.events import (
     TextDelta,
     ThinkingDelta,
     ToolCallDelta,
-    ToolCallEnd,
     ToolCallStart,
     Usage,
     UsageUpdate,
@@ -97,7 +94,7 @@ from rxstream.providers._http import (
     with_stream_id_header,
 )
 from rxstream.providers._source import Control, session_observable
-from rxstream.providers._tool_args import ArgumentBuffer, parse_arguments
+from rxstream.providers._tool_args import ArgumentBuffer, parse_json_object, tool_call_end
 from rxstream.providers.openai_chat import openai_usage
 
 if TYPE_CHECKING:
@@ -243,20 +240,7 @@ class OpenAIResponsesNormaliser:
         """
         if not data or data[:6] == b"[DONE]":
             return []  # the Responses API sends no [DONE]; tolerated from compatible servers
-        try:
-            value = jiter.from_json(data)
-        except ValueError as exc:
-            raise StreamDecodeError(
-                f"{self.provider}: malformed JSON in SSE event {event!r}",
-                raw=data.decode("utf-8", "replace"),
-                provider=self.provider,
-            ) from exc
-        if not isinstance(value, dict):
-            raise StreamDecodeError(
-                f"{self.provider}: SSE data is not a JSON object",
-                raw=data.decode("utf-8", "replace"),
-                provider=self.provider,
-            )
+        value = parse_json_object(data, provider=self.provider, what=f"SSE event {event!r}")
         if "type" not in value and event:
             value["type"] = event
         return self.feed_json(value)
@@ -489,26 +473,15 @@ class OpenAIResponsesNormaliser:
                 events.append(self._delta(call, final[len(raw) :]))
             raw = final  # the complete text of the .done event is authoritative
         call.ended = True
-        try:
-            arguments = parse_arguments(raw)
-        except ValueError as exc:
-            raise ToolArgumentsError(
-                f"{self.provider}: tool call {call.index} ({call.name}) has invalid JSON arguments: {exc}",
-                index=call.index,
-                tool_call_id=call.id,
-                name=call.name,
-                raw_arguments=raw,
-                provider=self.provider,
-            ) from exc
         events.append(
-            ToolCallEnd(
+            tool_call_end(
                 stream_id=self.stream_id,
                 seq=self._next(),
                 index=call.index,
-                id=call.id,
+                tool_id=call.id,
                 name=call.name,
-                arguments=arguments,
-                raw_arguments=raw,
+                raw=raw,
+                provider=self.provider,
             )
         )
         return events

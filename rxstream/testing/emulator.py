@@ -307,6 +307,9 @@ class ProviderEmulator:
             access_log=False,
             server_header=False,
             timeout_graceful_shutdown=2,
+            # Real APIs keep idle connections open far longer than uvicorn's 5 s default; a
+            # short keep-alive makes a pooled client race the server's close on reuse.
+            timeout_keep_alive=300,
         )
         server = _Server(config)
         self._server = server
