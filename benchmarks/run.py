@@ -344,20 +344,17 @@ def first_event_overhead(c: Contenders, n: int) -> float:
         c.raw()(mark_raw, stop_after_first=True)
         raw_times.append(got[0] - t0)
         # Stop at the first event: dispose from inside on_next (closes the connection).
-        box: list[Any] = []
+        arrived = threading.Event()
 
-        def first_then_dispose(event: object, box: list[Any] = box) -> None:
+        def first_then_signal(event: object, arrived: threading.Event = arrived) -> None:
             mark_rx(event)
-            if box:
-                box[0].dispose()
+            arrived.set()
 
         t0 = time.perf_counter()
-        box.append(c.stream().subscribe(first_then_dispose, lambda e: None))
-        deadline = time.perf_counter() + 30
-        while not first and time.perf_counter() < deadline:
-            time.sleep(0.0005)
+        subscription = c.stream().subscribe(first_then_signal, lambda e: None)
+        arrived.wait(30)
         rx_times.append(first[0] - t0)
-        box[0].dispose()
+        subscription.dispose()
     return statistics.median(rx_times) - statistics.median(raw_times)
 
 
