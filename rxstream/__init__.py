@@ -18,7 +18,7 @@ Example:
 
 from __future__ import annotations
 
-from rxstream import errors, events, operators
+from rxstream import errors, events, handlers, operators
 from rxstream.events import (
     StopReason,
     StreamEnd,
@@ -37,6 +37,8 @@ from rxstream.providers.anthropic import from_anthropic
 from rxstream.providers.bedrock import from_bedrock, from_bedrock_invoke
 from rxstream.providers.openai_chat import from_openai
 from rxstream.providers.openai_responses import from_openai_responses
+from rxstream.handlers import StreamHandler, attach
+from rxstream.manager import StreamHandle, StreamManager
 from rxstream.response import Response, ToolCall, apply
 
 __version__ = "0.1.0"
@@ -46,6 +48,9 @@ __all__ = [
     "StopReason",
     "StreamEnd",
     "StreamEvent",
+    "StreamHandle",
+    "StreamHandler",
+    "StreamManager",
     "StreamReset",
     "StreamStart",
     "TextDelta",
@@ -58,6 +63,7 @@ __all__ = [
     "UsageUpdate",
     "__version__",
     "apply",
+    "attach",
     "errors",
     "events",
     "from_anthropic",
@@ -65,5 +71,6 @@ __all__ = [
     "from_bedrock_invoke",
     "from_openai",
     "from_openai_responses",
+    "handlers",
     "operators",
 ]
