@@ -59,7 +59,12 @@ def main() -> None:
     sock.bind(("127.0.0.1", 0))
     print(sock.getsockname()[1], flush=True)
     config = uvicorn.Config(
-        make_app(root), log_level="error", access_log=False, lifespan="off", timeout_keep_alive=600
+        make_app(root),
+        log_level="error",
+        access_log=False,
+        lifespan="off",
+        timeout_keep_alive=600,
+        timeout_graceful_shutdown=1,
     )
     uvicorn.Server(config).run(sockets=[sock])
 

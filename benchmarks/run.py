@@ -416,7 +416,11 @@ def main() -> None:
                 rows.append(row)
         finally:
             server.terminate()
-            server.wait(10)
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(10)
     partial_json = partial_json_cost()
     print_table(rows, partial_json)
     result: dict[str, Any] = {"rows": rows, "partial_json": partial_json}
