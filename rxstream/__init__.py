@@ -33,12 +33,12 @@ from rxstream.events import (
     Usage,
     UsageUpdate,
 )
+from rxstream.handlers import StreamHandler, attach
+from rxstream.manager import StreamHandle, StreamManager
 from rxstream.providers.anthropic import from_anthropic
 from rxstream.providers.bedrock import from_bedrock, from_bedrock_invoke
 from rxstream.providers.openai_chat import from_openai
 from rxstream.providers.openai_responses import from_openai_responses
-from rxstream.handlers import StreamHandler, attach
-from rxstream.manager import StreamHandle, StreamManager
 from rxstream.response import Response, ToolCall, apply
 
 __version__ = "0.1.0"

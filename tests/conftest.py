@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +13,12 @@ _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 
 
+_LIVE = os.environ.get("RXSTREAM_LIVE") == "1"  # opt-in live API tests (tests/live) may leave loopback
+
+
 def _check(address: Any) -> None:
+    if _LIVE:
+        return
     if isinstance(address, tuple) and address:
         host = str(address[0])
         if not (host.startswith("127.") or host in ("::1", "localhost")):
@@ -39,7 +45,9 @@ def _loopback_only() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _no_api_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_api_keys(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("live"):
+        return
     for name in (
         "ANTHROPIC_API_KEY",
         "OPENAI_API_KEY",
