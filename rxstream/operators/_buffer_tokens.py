@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
+from reactivex.disposable import Disposable, SerialDisposable
 
 from rxstream.events import StreamEvent, TextDelta, ThinkingDelta
 from rxstream.operators._core import (
+    Holding,
     check_count,
     check_scheduler,
     check_seconds,
     resolve_scheduler,
+    subscribe_holding,
     to_timedelta,
 )
 
@@ -81,11 +82,10 @@ def buffer_tokens(
             subscribe_scheduler: abc.SchedulerBase | None = None,
         ) -> abc.DisposableBase:
             sched = None if delay is None else resolve_scheduler(explicit, subscribe_scheduler)
-            lock = threading.RLock()
+            hold = Holding()
             timer = SerialDisposable()
             group: list[StreamEvent] = []
             generation = 0
-            stopped = False
 
             def flush() -> None:  # caller holds the lock
                 nonlocal group, generation
@@ -98,13 +98,13 @@ def buffer_tokens(
                 observer.on_next(out)
 
             def on_timer(_: abc.SchedulerBase, state: Any = None) -> None:
-                with lock:
-                    if not stopped and state == generation:
+                with hold.lock:
+                    if not hold.stopped and state == generation:
                         flush()
 
             def on_next(event: StreamEvent) -> None:
-                with lock:
-                    if stopped:
+                with hold.lock:
+                    if hold.stopped:
                         return
                     kind = type(event)
                     if kind is not TextDelta and kind is not ThinkingDelta:
@@ -119,30 +119,7 @@ def buffer_tokens(
                     elif len(group) == 1 and sched is not None and delay is not None:
                         timer.disposable = sched.schedule_relative(delay, on_timer, generation)
 
-            def on_error(error: Exception) -> None:
-                nonlocal stopped
-                with lock:
-                    if stopped:
-                        return
-                    flush()
-                    stopped = True
-                    observer.on_error(error)
-
-            def on_completed() -> None:
-                nonlocal stopped
-                with lock:
-                    if stopped:
-                        return
-                    flush()
-                    stopped = True
-                    observer.on_completed()
-
-            def dispose() -> None:
-                nonlocal stopped
-                stopped = True
-
-            upstream = source.subscribe(on_next, on_error, on_completed, scheduler=subscribe_scheduler)
-            return CompositeDisposable(Disposable(dispose), timer, upstream)
+            return subscribe_holding(source, observer, subscribe_scheduler, hold, on_next, flush, timer)
 
         return Observable(subscribe)
 

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
+from reactivex.disposable import Disposable, SerialDisposable
 
 from rxstream.events import StreamEvent, TextDelta, ThinkingDelta
 from rxstream.operators._core import (
+    Holding,
     check_count,
     check_scheduler,
     check_seconds,
     is_mergeable,
     resolve_scheduler,
+    subscribe_holding,
     to_timedelta,
 )
 
@@ -86,13 +87,12 @@ def coalesce_text(
             observer: abc.ObserverBase[StreamEvent], subscribe_scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             sched = resolve_scheduler(explicit, subscribe_scheduler)
-            lock = threading.RLock()
+            hold = Holding()
             timer = SerialDisposable()
             parts: list[str] = []
             first: TextDelta | ThinkingDelta | None = None
             held_chars = 0
             window = 0  # generation of the open window; a stale timer sees another value
-            stopped = False
 
             def flush() -> None:  # caller holds the lock
                 nonlocal first, held_chars, window
@@ -109,14 +109,14 @@ def coalesce_text(
                 observer.on_next(event)
 
             def on_timer(_: abc.SchedulerBase, state: Any = None) -> None:
-                with lock:
-                    if not stopped and state == window:
+                with hold.lock:
+                    if not hold.stopped and state == window:
                         flush()
 
             def on_next(event: StreamEvent) -> None:
                 nonlocal first, held_chars
-                with lock:
-                    if stopped:
+                with hold.lock:
+                    if hold.stopped:
                         return
                     if not is_mergeable(event):
                         flush()
@@ -133,30 +133,7 @@ def coalesce_text(
                     if limit is not None and held_chars >= limit:
                         flush()
 
-            def on_error(error: Exception) -> None:
-                nonlocal stopped
-                with lock:
-                    if stopped:
-                        return
-                    flush()
-                    stopped = True
-                    observer.on_error(error)
-
-            def on_completed() -> None:
-                nonlocal stopped
-                with lock:
-                    if stopped:
-                        return
-                    flush()
-                    stopped = True
-                    observer.on_completed()
-
-            def dispose() -> None:
-                nonlocal stopped
-                stopped = True  # no lock: disposal must not wait for a blocked emission
-
-            upstream = source.subscribe(on_next, on_error, on_completed, scheduler=subscribe_scheduler)
-            return CompositeDisposable(Disposable(dispose), timer, upstream)
+            return subscribe_holding(source, observer, subscribe_scheduler, hold, on_next, flush, timer)
 
         return Observable(subscribe)
 

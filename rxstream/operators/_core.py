@@ -9,10 +9,13 @@ the microsecond.
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable
 from datetime import timedelta
-from typing import TypeGuard
+from typing import TypeGuard, TypeVar
 
-from reactivex import abc
+from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.scheduler import (
     CurrentThreadScheduler,
     ImmediateScheduler,
@@ -24,7 +27,11 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler, AsyncIOThreadSafeSch
 from rxstream.errors import ConfigurationError
 from rxstream.events import StreamEvent, TextDelta, ThinkingDelta, ToolCallStart
 
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
 __all__ = [
+    "Holding",
     "check_count",
     "check_rate",
     "check_scheduler",
@@ -32,6 +39,7 @@ __all__ = [
     "is_first_token",
     "is_mergeable",
     "resolve_scheduler",
+    "subscribe_holding",
     "to_timedelta",
 ]
 
@@ -138,3 +146,58 @@ def is_mergeable(event: StreamEvent) -> TypeGuard[TextDelta | ThinkingDelta]:
 def is_first_token(event: StreamEvent) -> bool:
     """True for the events that count as the "first token": text, thinking, tool-call start."""
     return type(event) in (TextDelta, ThinkingDelta, ToolCallStart)
+
+
+class Holding:
+    """Per-subscription ``lock`` and ``stopped`` flag of an operator that holds items.
+
+    The operator's ``on_next``/timers take ``lock`` and check ``stopped``; `subscribe_holding`
+    supplies the lossless terminal rule they share: on error or completion, flush what is
+    held, then forward; disposal only sets ``stopped`` (no lock: it must not wait for a
+    blocked emission).
+    """
+
+    __slots__ = ("lock", "stopped")
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.stopped = False
+
+
+def subscribe_holding(
+    source: Observable[_T],
+    observer: abc.ObserverBase[_R],
+    subscribe_scheduler: abc.SchedulerBase | None,
+    state: Holding,
+    on_next: Callable[[_T], None],
+    flush: Callable[[], None],
+    *disposables: abc.DisposableBase,
+) -> abc.DisposableBase:
+    """Subscribe ``on_next`` to ``source`` with the flush-then-forward terminals of `Holding`.
+
+    Returns:
+        A disposable that stops the operator, then disposes ``disposables`` (e.g. its timer)
+        and the upstream subscription.
+    """
+
+    def on_error(error: Exception) -> None:
+        with state.lock:
+            if state.stopped:
+                return
+            flush()
+            state.stopped = True
+            observer.on_error(error)
+
+    def on_completed() -> None:
+        with state.lock:
+            if state.stopped:
+                return
+            flush()
+            state.stopped = True
+            observer.on_completed()
+
+    def dispose() -> None:
+        state.stopped = True
+
+    upstream = source.subscribe(on_next, on_error, on_completed, scheduler=subscribe_scheduler)
+    return CompositeDisposable(Disposable(dispose), *disposables, upstream)

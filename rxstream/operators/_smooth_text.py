@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import re
-import threading
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
 
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
+from reactivex.disposable import Disposable, SerialDisposable
 
 from rxstream.errors import ConfigurationError
 from rxstream.events import StreamEvent, TextDelta, ThinkingDelta
 from rxstream.operators._core import (
+    Holding,
     check_rate,
     check_scheduler,
     check_seconds,
     is_mergeable,
     resolve_scheduler,
+    subscribe_holding,
     to_timedelta,
 )
 from rxstream.operators._graphemes import graphemes, is_wide
@@ -191,14 +192,13 @@ def smooth_text(
             observer: abc.ObserverBase[StreamEvent], subscribe_scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             sched = resolve_scheduler(explicit, subscribe_scheduler)
-            lock = threading.RLock()
+            hold = Holding()
             timer = SerialDisposable()
             queue: deque[_Delta] = deque()
             tail: list[str] = []  # held text not yet cut (joined lazily: a line can be long)
             tail_template: _Delta | None = None
             next_time: datetime | None = None
             armed = False
-            stopped = False
 
             def chunk_of(template: _Delta, text: str) -> _Delta:
                 return template if template.text == text else template.model_copy(update={"text": text})
@@ -207,7 +207,7 @@ def smooth_text(
                 nonlocal armed, next_time
                 if armed:
                     return
-                while queue and not stopped:
+                while queue and not hold.stopped:
                     now = sched.now
                     if next_time is not None and now < next_time:
                         armed = True
@@ -219,9 +219,9 @@ def smooth_text(
 
             def on_timer(_: abc.SchedulerBase, __: Any = None) -> None:
                 nonlocal armed
-                with lock:
+                with hold.lock:
                     armed = False
-                    if not stopped:
+                    if not hold.stopped:
                         pump()
 
             def release_tail() -> None:  # caller holds the lock
@@ -239,7 +239,7 @@ def smooth_text(
                 if armed:
                     armed = False
                     timer.disposable = Disposable()
-                while queue and not stopped:
+                while queue and not hold.stopped:
                     observer.on_next(queue.popleft())
 
             def add(delta: _Delta) -> None:  # caller holds the lock
@@ -265,41 +265,18 @@ def smooth_text(
                 tail_template = (old_template if start < old_len else delta) if rest else None
 
             def on_next(event: StreamEvent) -> None:
-                with lock:
-                    if stopped:
+                with hold.lock:
+                    if hold.stopped:
                         return
                     if is_mergeable(event):
                         add(event)
                         pump()
                     else:
                         flush()
-                        if not stopped:
+                        if not hold.stopped:
                             observer.on_next(event)
 
-            def on_error(error: Exception) -> None:
-                nonlocal stopped
-                with lock:
-                    if stopped:
-                        return
-                    flush()
-                    stopped = True
-                    observer.on_error(error)
-
-            def on_completed() -> None:
-                nonlocal stopped
-                with lock:
-                    if stopped:
-                        return
-                    flush()
-                    stopped = True
-                    observer.on_completed()
-
-            def dispose() -> None:
-                nonlocal stopped
-                stopped = True
-
-            upstream = source.subscribe(on_next, on_error, on_completed, scheduler=subscribe_scheduler)
-            return CompositeDisposable(Disposable(dispose), timer, upstream)
+            return subscribe_holding(source, observer, subscribe_scheduler, hold, on_next, flush, timer)
 
         return Observable(subscribe)
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
+from reactivex.disposable import SerialDisposable
 
 from rxstream.events import StreamEvent
-from rxstream.operators._core import check_scheduler, check_seconds, resolve_scheduler, to_timedelta
+from rxstream.operators._core import (
+    Holding,
+    check_scheduler,
+    check_seconds,
+    resolve_scheduler,
+    subscribe_holding,
+    to_timedelta,
+)
 from rxstream.response import Response, ResponseAccumulator
 
 __all__ = ["throttle_snapshots"]
@@ -68,12 +74,11 @@ def throttle_snapshots(
             observer: abc.ObserverBase[Response], subscribe_scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             sched = resolve_scheduler(explicit, subscribe_scheduler)
-            lock = threading.RLock()
+            hold = Holding()
             timer = SerialDisposable()
             acc = ResponseAccumulator()
             stale = False  # events arrived since the last snapshot
             open_window = False
-            stopped = False
 
             def emit() -> None:  # caller holds the lock
                 nonlocal stale
@@ -82,8 +87,8 @@ def throttle_snapshots(
 
             def on_timer(_: abc.SchedulerBase, __: Any = None) -> None:
                 nonlocal open_window
-                with lock:
-                    if stopped:
+                with hold.lock:
+                    if hold.stopped:
                         return
                     if stale:
                         emit()
@@ -93,8 +98,8 @@ def throttle_snapshots(
 
             def on_next(event: StreamEvent) -> None:
                 nonlocal stale, open_window
-                with lock:
-                    if stopped:
+                with hold.lock:
+                    if hold.stopped:
                         return
                     acc.add(event)
                     if open_window:
@@ -104,32 +109,11 @@ def throttle_snapshots(
                     emit()
                     timer.disposable = sched.schedule_relative(window, on_timer)
 
-            def on_error(error: Exception) -> None:
-                nonlocal stopped
-                with lock:
-                    if stopped:
-                        return
-                    if stale:
-                        emit()
-                    stopped = True
-                    observer.on_error(error)
+            def flush() -> None:  # caller holds the lock: the pending snapshot goes first
+                if stale:
+                    emit()
 
-            def on_completed() -> None:
-                nonlocal stopped
-                with lock:
-                    if stopped:
-                        return
-                    if stale:
-                        emit()
-                    stopped = True
-                    observer.on_completed()
-
-            def dispose() -> None:
-                nonlocal stopped
-                stopped = True
-
-            upstream = source.subscribe(on_next, on_error, on_completed, scheduler=subscribe_scheduler)
-            return CompositeDisposable(Disposable(dispose), timer, upstream)
+            return subscribe_holding(source, observer, subscribe_scheduler, hold, on_next, flush, timer)
 
         return Observable(subscribe)
 

@@ -164,25 +164,17 @@ def total_timeout(
     return _watchdog("total", check_seconds("seconds", seconds), check_scheduler(scheduler))
 
 
+_ERRORS: dict[str, tuple[type[StreamTimeoutError], str]] = {
+    "first_token": (FirstTokenTimeout, "no first token within {:g} s"),
+    "idle": (IdleTimeout, "no event for {:g} s"),
+    "total": (TotalTimeout, "stream not finished within {:g} s"),
+}
+
+
 def _make_error(kind: _Kind, seconds: float, acc: ResponseAccumulator) -> StreamTimeoutError:
     partial = acc.snapshot()
-    if kind == "first_token":
-        return FirstTokenTimeout(
-            f"no first token within {seconds:g} s",
-            timeout=seconds,
-            partial=partial,
-            provider=partial.provider,
-        )
-    if kind == "idle":
-        return IdleTimeout(
-            f"no event for {seconds:g} s", timeout=seconds, partial=partial, provider=partial.provider
-        )
-    return TotalTimeout(
-        f"stream not finished within {seconds:g} s",
-        timeout=seconds,
-        partial=partial,
-        provider=partial.provider,
-    )
+    error_type, message = _ERRORS[kind]
+    return error_type(message.format(seconds), timeout=seconds, partial=partial, provider=partial.provider)
 
 
 def _watchdog(
