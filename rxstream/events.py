@@ -184,6 +184,11 @@ class ToolCallEnd(_Event):
     arguments: dict[str, Any]
     raw_arguments: str = ""
 
+    @property
+    def truncated(self) -> bool:
+        """Whether the output token limit cut this call off (``provider_details["truncated"]``)."""
+        return bool((self.provider_details or {}).get("truncated", False))
+
 
 class UsageUpdate(_Event):
     """Token usage so far (cumulative: replaces the previous `UsageUpdate`)."""

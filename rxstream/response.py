@@ -244,7 +244,7 @@ def apply(snapshot: Response, event: StreamEvent) -> Response:
             name=event.name,
             arguments=event.arguments,
             raw_arguments=event.raw_arguments,
-            complete=not (event.provider_details or {}).get("truncated", False),
+            complete=not event.truncated,
         )
         return snapshot.model_copy(
             update={"tool_calls": _replace_tool_call(snapshot.tool_calls, event.index, call)}
@@ -362,7 +362,7 @@ class ResponseAccumulator:
             state = _ToolCallState(event.id, event.name)
             state.arguments = event.arguments
             state.fragments = [event.raw_arguments]
-            state.complete = not (event.provider_details or {}).get("truncated", False)
+            state.complete = not event.truncated
             self._tool_calls[event.index] = state
         elif isinstance(event, UsageUpdate):
             self._usage = event.usage

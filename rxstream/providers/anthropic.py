@@ -33,6 +33,7 @@ from rxstream.errors import (
     ProviderError,
     StreamDecodeError,
     StreamInterruptedError,
+    ToolArgumentsError,
 )
 from rxstream.events import (
     StopReason,
@@ -54,7 +55,7 @@ from rxstream.providers._http import (
     with_stream_id_header,
 )
 from rxstream.providers._source import Control, session_observable
-from rxstream.providers._tool_args import ArgumentBuffer, parse_arguments, parse_json_object, tool_call_end
+from rxstream.providers._tool_args import ArgumentBuffer, parse_json_object, tool_call_end
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -118,7 +119,6 @@ class AnthropicNormaliser:
         self._usage = Usage()
         self._stop_raw: str | None = None
         self._stop_sequence: str | None = None
-        self._block_kind: dict[int, str] = {}
         self._tool_index: dict[int, int] = {}
         self._tools: dict[int, tuple[str, str, ArgumentBuffer, Any]] = {}
         self._invalid_tools: list[tuple[int, tuple[str, str, ArgumentBuffer, Any]]] = []
@@ -242,7 +242,6 @@ class AnthropicNormaliser:
         block_index = value["index"]
         block = value["content_block"]
         btype = block.get("type")
-        self._block_kind[block_index] = btype
         if btype == "text":
             if block.get("text"):
                 events.append(TextDelta(stream_id=self.stream_id, seq=self._next(), text=block["text"]))
@@ -287,38 +286,31 @@ class AnthropicNormaliser:
         tool = self._tools.pop(block_index, None)
         if tool is None:
             return []
-        end = self._end_tool(block_index, tool, defer_invalid=True)
-        return [] if end is None else [end]
+        try:
+            return [self._end_tool(block_index, tool)]
+        except ToolArgumentsError:
+            # Held until the stop reason is known (message_delta): a call cut off by
+            # max_tokens then ends with its partial arguments, flagged truncated.
+            self._invalid_tools.append((block_index, tool))
+            return []
 
-    def _end_tool(
-        self, block_index: int, tool: tuple[str, str, ArgumentBuffer, Any], *, defer_invalid: bool = False
-    ) -> ToolCallEnd | None:
-        """Build the `ToolCallEnd`; invalid JSON raises `ToolArgumentsError`.
-
-        With ``defer_invalid`` (at ``content_block_stop``) invalid JSON is held until the stop
-        reason is known: a call cut off by ``max_tokens`` ends with its partial arguments and
-        ``provider_details={"truncated": True}`` instead of an error.
-        """
+    def _end_tool(self, block_index: int, tool: tuple[str, str, ArgumentBuffer, Any]) -> ToolCallEnd:
+        """Build the `ToolCallEnd`; invalid JSON raises `ToolArgumentsError` (no seq is used)."""
         tool_id, name, buffer, initial = tool
-        raw = buffer.text
-        if defer_invalid and raw.strip():
-            try:
-                parse_arguments(raw)
-            except ValueError:
-                self._invalid_tools.append((block_index, tool))
-                return None
-        return tool_call_end(
+        end = tool_call_end(
             stream_id=self.stream_id,
-            seq=self._next(),
+            seq=self._seq,  # taken only if the call ends now
             index=self._tool_index[block_index],
             tool_id=tool_id,
             name=name,
-            raw=raw,
+            raw=buffer.text,
             provider=self.provider,
             truncated=self._stop_raw in ("max_tokens", "model_context_window_exceeded"),
             partial=buffer,
             empty=initial if isinstance(initial, dict) else None,
         )
+        self._seq += 1
+        return end
 
     def _message_delta(self, value: dict[str, Any]) -> list[StreamEvent]:
         events = self._ensure_started()
@@ -336,18 +328,12 @@ class AnthropicNormaliser:
 
     def _flush_invalid_tools(self, events: list[StreamEvent]) -> None:
         held, self._invalid_tools = self._invalid_tools, []
-        for block_index, tool in held:
-            end = self._end_tool(block_index, tool)
-            if end is not None:
-                events.append(end)
+        events.extend(self._end_tool(block_index, tool) for block_index, tool in held)
 
     def _message_stop(self, value: dict[str, Any]) -> list[StreamEvent]:
         events = self._ensure_started()
         self._flush_invalid_tools(events)
-        for block_index in sorted(self._tools):
-            end = self._end_tool(block_index, self._tools[block_index])
-            if end is not None:
-                events.append(end)
+        events.extend(self._end_tool(i, self._tools[i]) for i in sorted(self._tools))
         self._tools.clear()
         details: dict[str, Any] = {"stop_reason": self._stop_raw}
         if self._stop_sequence is not None:
