@@ -23,6 +23,7 @@ from rxstream.errors import StreamError
 from rxstream.events import StreamEvent
 from rxstream.operators import StreamStats, coalesce_text, stream_stats, throttle_snapshots
 from rxstream.response import Response
+from rxstream.sinks.terminal import format_stats
 
 __all__ = ["render_live", "summary_line"]
 
@@ -69,13 +70,7 @@ def render_live(console: Any, stream: Observable[StreamEvent]) -> Response:
         with lock:
             response: Response = state["response"]
             stats: StreamStats | None = state["stats"]
-        line = (
-            ""
-            if stats is None
-            else f"{stats.output_tokens} tok · "
-            + (f"TTFT {stats.time_to_first_token:.2f}s · " if stats.time_to_first_token is not None else "")
-            + (f"{stats.tokens_per_second:.1f} tok/s" if stats.tokens_per_second else "")
-        )
+        line = "" if stats is None else format_stats(stats)
         return Group(Text(response.text), Text(line, style="dim"))
 
     published = stream.pipe(coalesce_text(0.03), ops.publish())

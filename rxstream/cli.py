@@ -25,7 +25,6 @@ import argparse
 import contextlib
 import os
 import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +32,7 @@ from typing import Any
 from reactivex import Observable
 
 from rxstream._extras import require
+from rxstream._live import render_live
 from rxstream.errors import ConfigurationError, StreamError
 from rxstream.events import StreamEvent
 from rxstream.response import Response
@@ -193,25 +193,6 @@ def open_session(
         yield Session(provider=provider, model=model, max_tokens=max_tokens, emulated=emulated, client=client)
 
 
-class _Outcome:
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.response: Response | None = None
-        self.error: BaseException | None = None
-
-
-def stream_to_console(console: Any, stream: Observable[StreamEvent]) -> Response:
-    """Render ``stream`` live on a rich ``console``; return the final Response.
-
-    Raises:
-        KeyboardInterrupt: Ctrl+C; the stream was disposed (connection closed) first.
-        StreamError: the stream failed; ``.partial`` holds what arrived (already shown).
-    """
-    from rxstream._live import render_live
-
-    return render_live(console, stream)
-
-
 def _console() -> Any:
     rich_console = require("rich.console", "cli")
     return rich_console.Console(highlight=False)
@@ -233,7 +214,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with open_session(provider, args.model, args.max_tokens, args.emulator) as session:
         _announce(console, session)
         try:
-            stream_to_console(console, session.stream(args.prompt))
+            render_live(console, session.stream(args.prompt))
         except KeyboardInterrupt:
             console.print("\n[yellow]cancelled[/yellow]")
             return 130
@@ -262,7 +243,7 @@ def cmd_chat(args: argparse.Namespace, read_line: Callable[[str], str] | None = 
             if prompt in ("/exit", "/quit"):
                 return 0
             try:
-                response = stream_to_console(console, session.stream(prompt))
+                response = render_live(console, session.stream(prompt))
             except KeyboardInterrupt:
                 console.print("\n[yellow]cancelled[/yellow]")
                 continue

@@ -148,10 +148,8 @@ class OpenAIChatNormaliser:
         self._finish_raw: str | None = None
         self._refused = False
         self._usage: Usage | None = None
-        self._raw_usage: dict[str, Any] | None = None
         self._tools: dict[int, _Tool] = {}  # wire index -> open tool call
         self._n_tools = 0
-        self._open = True
 
     def _next(self) -> int:
         seq = self._seq
@@ -203,7 +201,6 @@ class OpenAIChatNormaliser:
                     self._choice(choice, events)
         usage = chunk.get("usage")
         if isinstance(usage, dict):
-            self._raw_usage = usage
             self._usage = openai_usage(usage)
             events.append(
                 UsageUpdate(
