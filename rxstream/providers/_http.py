@@ -20,9 +20,11 @@ import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Protocol
 
+from reactivex import Observable, abc
+
 from rxstream.errors import ProviderError, StreamError, StreamInterruptedError, parse_retry_after
 from rxstream.events import StreamEvent
-from rxstream.providers._source import Control
+from rxstream.providers._source import Control, session_observable
 from rxstream.providers._sse import SSEDecoder
 
 logger = logging.getLogger("rxstream")
@@ -32,6 +34,7 @@ __all__ = [
     "async_sse_session",
     "is_async_client",
     "map_sdk_error",
+    "sse_observable",
     "sync_sse_session",
 ]
 
@@ -307,3 +310,53 @@ async def async_sse_session(
     finally:
         with contextlib.suppress(BaseException):
             await manager.__aexit__(None, None, None)
+
+
+def sse_observable(
+    *,
+    client: Any,
+    create: Callable[..., Any],
+    params: dict[str, Any],
+    make_normaliser: Callable[[str], SSENormaliser],
+    provider: str,
+    request_id_headers: tuple[str, ...],
+    scheduler: abc.SchedulerBase | None,
+) -> Observable[StreamEvent]:
+    """The cold Observable of an SSE provider: one ``create(**params)`` per subscription.
+
+    Args:
+        client: The SDK client; async clients run on the asyncio loop, sync ones on
+            ``scheduler`` (see `rxstream.providers._source.session_observable`).
+        create: The resource's ``with_streaming_response.create``.
+        params: Request parameters (``stream=True`` included). Sync requests also carry the
+            `STREAM_ID_HEADER`, so disposal can reach a connection still waiting for headers.
+        make_normaliser: Builds a fresh pure normaliser for a stream id.
+        provider: Provider name for errors.
+        request_id_headers: Response headers that carry the request id.
+        scheduler: The source's scheduler argument.
+    """
+    if is_async_client(client):
+
+        def async_session(control: Control) -> AsyncIterator[StreamEvent]:
+            return async_sse_session(
+                lambda: create(**params),
+                make_normaliser(control.stream_id),
+                control,
+                provider,
+                request_id_headers,
+            )
+
+        return session_observable(async_session=async_session, scheduler=scheduler, provider=provider)
+
+    def sync_session(control: Control) -> Iterator[StreamEvent]:
+        request = with_stream_id_header(params, control.stream_id)
+        return sync_sse_session(
+            lambda: create(**request),
+            make_normaliser(control.stream_id),
+            control,
+            provider,
+            request_id_headers,
+            client=client,
+        )
+
+    return session_observable(sync_session=sync_session, scheduler=scheduler, provider=provider)

@@ -48,17 +48,11 @@ from rxstream.events import (
     Usage,
     UsageUpdate,
 )
-from rxstream.providers._http import (
-    async_sse_session,
-    is_async_client,
-    sync_sse_session,
-    with_stream_id_header,
-)
-from rxstream.providers._source import Control, session_observable
+from rxstream.providers._http import sse_observable
 from rxstream.providers._tool_args import ArgumentBuffer, parse_json_object, tool_call_end
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    pass
 
 __all__ = ["AnthropicNormaliser", "from_anthropic"]
 
@@ -440,30 +434,12 @@ def from_anthropic(
     request_model = params.get("model")
     headers = ("request-id", "x-request-id", "x-amzn-requestid")
 
-    if is_async_client(client):
-
-        def async_session(control: Control) -> AsyncIterator[StreamEvent]:
-            norm = AnthropicNormaliser(control.stream_id, request_model=request_model)
-            return async_sse_session(
-                lambda: client.messages.with_streaming_response.create(**params),
-                norm,
-                control,
-                "anthropic",
-                headers,
-            )
-
-        return session_observable(async_session=async_session, scheduler=scheduler, provider="anthropic")
-
-    def sync_session(control: Control) -> Iterator[StreamEvent]:
-        norm = AnthropicNormaliser(control.stream_id, request_model=request_model)
-        request = with_stream_id_header(params, control.stream_id)
-        return sync_sse_session(
-            lambda: client.messages.with_streaming_response.create(**request),
-            norm,
-            control,
-            "anthropic",
-            headers,
-            client=client,
-        )
-
-    return session_observable(sync_session=sync_session, scheduler=scheduler, provider="anthropic")
+    return sse_observable(
+        client=client,
+        create=client.messages.with_streaming_response.create,
+        params=params,
+        make_normaliser=lambda stream_id: AnthropicNormaliser(stream_id, request_model=request_model),
+        provider="anthropic",
+        request_id_headers=headers,
+        scheduler=scheduler,
+    )

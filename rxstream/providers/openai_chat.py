@@ -56,17 +56,11 @@ from rxstream.events import (
     Usage,
     UsageUpdate,
 )
-from rxstream.providers._http import (
-    async_sse_session,
-    is_async_client,
-    sync_sse_session,
-    with_stream_id_header,
-)
-from rxstream.providers._source import Control, session_observable
+from rxstream.providers._http import sse_observable
 from rxstream.providers._tool_args import ArgumentBuffer, parse_json_object, tool_call_end
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    pass
 
 __all__ = ["OpenAIChatNormaliser", "from_openai", "openai_usage"]
 
@@ -434,26 +428,12 @@ def from_openai(
     request_model = params.get("model")
     headers = ("x-request-id", "request-id")
 
-    if is_async_client(client):
-
-        def async_session(control: Control) -> AsyncIterator[StreamEvent]:
-            norm = OpenAIChatNormaliser(control.stream_id, request_model=request_model)
-            return async_sse_session(
-                lambda: completions.with_streaming_response.create(**params), norm, control, "openai", headers
-            )
-
-        return session_observable(async_session=async_session, scheduler=scheduler, provider="openai")
-
-    def sync_session(control: Control) -> Iterator[StreamEvent]:
-        norm = OpenAIChatNormaliser(control.stream_id, request_model=request_model)
-        request = with_stream_id_header(params, control.stream_id)
-        return sync_sse_session(
-            lambda: completions.with_streaming_response.create(**request),
-            norm,
-            control,
-            "openai",
-            headers,
-            client=client,
-        )
-
-    return session_observable(sync_session=sync_session, scheduler=scheduler, provider="openai")
+    return sse_observable(
+        client=client,
+        create=completions.with_streaming_response.create,
+        params=params,
+        make_normaliser=lambda stream_id: OpenAIChatNormaliser(stream_id, request_model=request_model),
+        provider="openai",
+        request_id_headers=headers,
+        scheduler=scheduler,
+    )

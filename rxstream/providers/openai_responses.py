@@ -87,18 +87,12 @@ from rxstream.events import (
     Usage,
     UsageUpdate,
 )
-from rxstream.providers._http import (
-    async_sse_session,
-    is_async_client,
-    sync_sse_session,
-    with_stream_id_header,
-)
-from rxstream.providers._source import Control, session_observable
+from rxstream.providers._http import sse_observable
 from rxstream.providers._tool_args import ArgumentBuffer, parse_json_object, tool_call_end
 from rxstream.providers.openai_chat import openai_usage
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    pass
 
 __all__ = ["OpenAIResponsesNormaliser", "from_openai_responses"]
 
@@ -629,26 +623,12 @@ def from_openai_responses(
     provider = "openai-responses"
     headers = ("x-request-id", "request-id")
 
-    if is_async_client(client):
-
-        def async_session(control: Control) -> AsyncIterator[StreamEvent]:
-            norm = OpenAIResponsesNormaliser(control.stream_id, request_model=request_model)
-            return async_sse_session(
-                lambda: responses.with_streaming_response.create(**params), norm, control, provider, headers
-            )
-
-        return session_observable(async_session=async_session, scheduler=scheduler, provider=provider)
-
-    def sync_session(control: Control) -> Iterator[StreamEvent]:
-        norm = OpenAIResponsesNormaliser(control.stream_id, request_model=request_model)
-        request = with_stream_id_header(params, control.stream_id)
-        return sync_sse_session(
-            lambda: responses.with_streaming_response.create(**request),
-            norm,
-            control,
-            provider,
-            headers,
-            client=client,
-        )
-
-    return session_observable(sync_session=sync_session, scheduler=scheduler, provider=provider)
+    return sse_observable(
+        client=client,
+        create=responses.with_streaming_response.create,
+        params=params,
+        make_normaliser=lambda stream_id: OpenAIResponsesNormaliser(stream_id, request_model=request_model),
+        provider=provider,
+        request_id_headers=headers,
+        scheduler=scheduler,
+    )
