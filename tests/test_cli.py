@@ -140,7 +140,7 @@ def test_chat_history_reaches_the_provider(monkeypatch: pytest.MonkeyPatch) -> N
     """In-process: the second request carries the first turn (user + assistant message)."""
     import argparse
 
-    from rxstream import cli
+    from rxstream.cli import _chat as cli
     from rxstream.testing import ProviderEmulator
 
     seen: list[dict[str, object]] = []

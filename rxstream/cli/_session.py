@@ -1,43 +1,20 @@
-"""The ``rxstream`` command: stream a response live to the terminal, or chat.
-
-Usage::
-
-    rxstream run "PROMPT" [--provider P] [--model M] [--max-tokens N] [--emulator]
-    rxstream chat [--provider P] [--model M] [--max-tokens N] [--emulator]
-
-Providers: ``anthropic``, ``openai``, ``openai-responses``, ``bedrock``, ``bedrock-invoke``
-and ``emulator`` (the Anthropic wire format served by the embedded emulator). A provider
-whose credentials are not in the environment (``ANTHROPIC_API_KEY``, ``OPENAI_API_KEY``,
-AWS credentials) runs on the embedded emulator, through the same official SDK, and says so
-in one line. Without ``--provider``, the first provider with a key is used, else the emulator.
-``RXSTREAM_EMULATOR_SCRIPT`` (a `rxstream.testing.ResponseScript` as JSON, inline or a file
-path) replaces the emulator's demo answers, e.g. to see how a dropped connection looks.
-
-After each response a summary line shows time to first token (TTFT, seconds), output
-tokens per second, input/output tokens and the stop reason. In ``chat``, Ctrl+C during a
-response cancels it (disposal closes the connection), prints "cancelled" and drops the turn
-from the history; a dropped connection shows the partial text and the error.
-"""
+"""Provider sessions for the CLI commands: pick a provider, open its SDK client (or the emulator)."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
-import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from reactivex import Observable
 
 from rxstream._extras import require
-from rxstream._live import render_live
-from rxstream.errors import ConfigurationError, StreamError
 from rxstream.events import StreamEvent
 from rxstream.response import Response
 
-__all__ = ["main"]
+__all__ = ["DEFAULT_MODELS", "PROVIDERS", "Session", "announce", "console", "open_session", "pick_provider"]
 
 PROVIDERS = ("anthropic", "openai", "openai-responses", "bedrock", "bedrock-invoke", "emulator")
 
@@ -61,7 +38,7 @@ def _has_credentials(provider: str) -> bool:
     return False
 
 
-def _pick_provider(requested: str | None) -> str:
+def pick_provider(requested: str | None) -> str:
     if requested:
         return requested
     for provider in ("anthropic", "openai"):
@@ -193,92 +170,15 @@ def open_session(
         yield Session(provider=provider, model=model, max_tokens=max_tokens, emulated=emulated, client=client)
 
 
-def _console() -> Any:
+def console() -> Any:
     rich_console = require("rich.console", "cli")
     return rich_console.Console(highlight=False)
 
 
-def _announce(console: Any, session: Session) -> None:
+def announce(console: Any, session: Session) -> None:
     if session.emulated:
         why = "no API key found" if not _has_credentials(session.provider) else "--emulator given"
         wire = "anthropic" if session.provider == "emulator" else session.provider
         console.print(
             f"[dim]{why}: using the embedded emulator ({wire} wire format, official SDK, 127.0.0.1)[/dim]"
         )
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    """``rxstream run PROMPT``: stream one response, then print the summary line."""
-    console = _console()
-    provider = _pick_provider(args.provider)
-    with open_session(provider, args.model, args.max_tokens, args.emulator) as session:
-        _announce(console, session)
-        try:
-            render_live(console, session.stream(args.prompt))
-        except KeyboardInterrupt:
-            console.print("\n[yellow]cancelled[/yellow]")
-            return 130
-        except StreamError as exc:
-            console.print(f"\n[red]error:[/red] {exc}")
-            return 1
-    return 0
-
-
-def cmd_chat(args: argparse.Namespace, read_line: Callable[[str], str] | None = None) -> int:
-    """``rxstream chat``: a chat loop keeping the full history; Ctrl+C cancels a response."""
-    console = _console()
-    provider = _pick_provider(args.provider)
-    ask = read_line or (lambda prompt: console.input(prompt))
-    with open_session(provider, args.model, args.max_tokens, args.emulator) as session:
-        _announce(console, session)
-        console.print("[dim]Ctrl+C cancels a response; Ctrl+D or /exit quits.[/dim]")
-        while True:
-            try:
-                prompt = ask("[bold cyan]you>[/bold cyan] ").strip()
-            except (EOFError, KeyboardInterrupt):
-                console.print()
-                return 0
-            if not prompt:
-                continue
-            if prompt in ("/exit", "/quit"):
-                return 0
-            try:
-                response = render_live(console, session.stream(prompt))
-            except KeyboardInterrupt:
-                console.print("\n[yellow]cancelled[/yellow]")
-                continue
-            except StreamError as exc:
-                console.print(f"\n[red]error:[/red] {exc}")
-                continue
-            session.remember(prompt, response)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``rxstream`` command."""
-    parser = argparse.ArgumentParser(prog="rxstream", description="Stream LLM responses as reactive streams.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_text in (("run", "stream one response"), ("chat", "interactive chat loop")):
-        p = sub.add_parser(name, help=help_text)
-        if name == "run":
-            p.add_argument("prompt", help="the user message")
-        p.add_argument("--provider", choices=PROVIDERS, default=None, help="default: first with an API key")
-        p.add_argument("--model", default=None, help="model name (default per provider)")
-        p.add_argument("--max-tokens", type=int, default=1024, help="output token limit (default 1024)")
-        p.add_argument("--emulator", action="store_true", help="use the embedded emulator even with a key")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``rxstream`` console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    try:
-        if args.command == "run":
-            return cmd_run(args)
-        return cmd_chat(args)
-    except ConfigurationError as exc:
-        print(f"rxstream: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

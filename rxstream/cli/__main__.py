@@ -1,0 +1,5 @@
+"""``python -m rxstream.cli``."""
+
+from rxstream.cli import main
+
+raise SystemExit(main())
