@@ -78,8 +78,9 @@ def decode_frames(chunks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
         ``{member_name: payload}`` dicts as boto3 yields them (payload parsed as JSON).
 
     Raises:
-        EventStreamDecodeError: a frame has an impossible length or a CRC32 mismatch, or the
-            body ends inside a frame.
+        EventStreamDecodeError: a frame has an impossible length or a CRC32 mismatch, bad
+            headers, a payload that is not JSON or a ``chunk`` whose ``bytes`` is not base64,
+            or the body ends inside a frame.
     """
     buf = b""
     for chunk in chunks:
@@ -98,10 +99,16 @@ def decode_frames(chunks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
             (message_crc,) = struct.unpack_from(">I", buf, end - 4)
             if zlib.crc32(buf[pos : end - 4]) != message_crc:
                 raise EventStreamDecodeError("message CRC32 mismatch")
-            headers = _headers(buf, pos + 12, pos + 12 + headers_len)
             payload = buf[pos + 12 + headers_len : end - 4]
+            try:
+                headers = _headers(buf, pos + 12, pos + 12 + headers_len)
+                event = _event(headers, payload)
+            except (ValueError, IndexError, struct.error) as exc:
+                # A frame with valid CRCs but bad headers (truncated, invalid UTF-8), a
+                # non-JSON payload or invalid base64 (ValueError covers UnicodeDecodeError
+                # and binascii.Error).
+                raise EventStreamDecodeError(f"malformed frame ({type(exc).__name__}: {exc})") from exc
             pos = end
-            event = _event(headers, payload)
             if event is not None:
                 yield event
         buf = buf[pos:]

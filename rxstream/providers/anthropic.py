@@ -150,7 +150,9 @@ class AnthropicNormaliser:
                 return self._message_stop(value)
             if kind == "error":
                 raise self._error(value)
-        except (KeyError, TypeError, AttributeError) as exc:
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            # ValueError includes pydantic's ValidationError: a wrong-typed field (e.g. an
+            # integer model) never becomes an event, nor an untyped exception.
             raise StreamDecodeError(
                 f"{self.provider}: unexpected shape of a {kind!r} event ({type(exc).__name__}: {exc})",
                 raw=str(value),
@@ -162,17 +164,18 @@ class AnthropicNormaliser:
         delta = value["delta"]
         dtype = delta.get("type")
         if dtype == "text_delta":
-            return [
-                _new_text(
-                    stream_id=self.stream_id, seq=self._next(), provider_details=None, text=delta["text"]
-                )
-            ]
+            text = delta["text"]
+            if not isinstance(text, str):
+                raise TypeError("text is not a string")
+            return [_new_text(stream_id=self.stream_id, seq=self._next(), provider_details=None, text=text)]
         if dtype == "input_json_delta":
             block = value["index"]
             tool = self._tools.get(block)
             if tool is None:
                 return []  # server tool input: not a client tool call
             fragment = delta.get("partial_json") or ""
+            if not isinstance(fragment, str):
+                raise TypeError("partial_json is not a string")
             partial = tool[2].append(fragment)
             return [
                 ToolCallDelta.model_construct(
@@ -185,23 +188,29 @@ class AnthropicNormaliser:
                 )
             ]
         if dtype == "thinking_delta":
+            thinking = delta["thinking"]
+            if not isinstance(thinking, str):
+                raise TypeError("thinking is not a string")
             return [
                 _new_thinking(
                     stream_id=self.stream_id,
                     seq=self._next(),
                     provider_details=None,
-                    text=delta["thinking"],
+                    text=thinking,
                     signature=None,
                 )
             ]
         if dtype == "signature_delta":
+            signature = delta["signature"]
+            if not isinstance(signature, str):
+                raise TypeError("signature is not a string")
             return [
                 _new_thinking(
                     stream_id=self.stream_id,
                     seq=self._next(),
                     provider_details=None,
                     text="",
-                    signature=delta["signature"],
+                    signature=signature,
                 )
             ]
         return []  # citations_delta and future delta types
@@ -309,10 +318,16 @@ class AnthropicNormaliser:
     def _message_delta(self, value: dict[str, Any]) -> list[StreamEvent]:
         events = self._ensure_started()
         delta = value.get("delta") or {}
-        if delta.get("stop_reason") is not None:
-            self._stop_raw = delta["stop_reason"]
-        if delta.get("stop_sequence") is not None:
-            self._stop_sequence = delta["stop_sequence"]
+        stop_reason = delta.get("stop_reason")
+        if stop_reason is not None:
+            if not isinstance(stop_reason, str):
+                raise TypeError("stop_reason is not a string")
+            self._stop_raw = stop_reason
+        stop_sequence = delta.get("stop_sequence")
+        if stop_sequence is not None:
+            if not isinstance(stop_sequence, str):
+                raise TypeError("stop_sequence is not a string")
+            self._stop_sequence = stop_sequence
         self._flush_invalid_tools(events)
         usage = value.get("usage")
         if isinstance(usage, dict):
@@ -385,7 +400,7 @@ def _merge_usage(old: Usage, usage: dict[str, Any]) -> Usage:
 
     def pick(key: str, current: int) -> int:
         value = usage.get(key)
-        return value if isinstance(value, int) else current
+        return value if type(value) is int else current  # bool and float are not counts
 
     return Usage(
         input_tokens=pick("input_tokens", old.input_tokens),
