@@ -80,6 +80,7 @@ from typing import Any, Protocol
 from reactivex import Observable, abc
 
 from rxstream._extras import require
+from rxstream._lean import text_delta, thinking_delta, tool_call_delta
 from rxstream.errors import (
     ConfigurationError,
     ProviderError,
@@ -94,9 +95,7 @@ from rxstream.events import (
     StreamEnd,
     StreamEvent,
     StreamStart,
-    TextDelta,
     ThinkingDelta,
-    ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
     Usage,
@@ -152,9 +151,6 @@ _RETRYABLE_CODES = frozenset(
         "ModelTimeoutException",
     }
 )
-
-_new_text = TextDelta.model_construct
-_new_thinking = ThinkingDelta.model_construct
 
 
 def normalize_bedrock_stop_reason(raw: str | None) -> StopReason:
@@ -333,9 +329,9 @@ class BedrockConverseNormaliser:
         if text:
             if not isinstance(text, str):
                 raise TypeError("delta.text is not a string")
-            events.append(
-                _new_text(stream_id=self.stream_id, seq=self._next(), provider_details=None, text=text)
-            )
+            seq = self._seq
+            self._seq = seq + 1
+            events.append(text_delta(self.stream_id, seq, text))
             return
         tool_delta = delta.get("toolUse")
         if tool_delta is not None:
@@ -347,13 +343,8 @@ class BedrockConverseNormaliser:
                 fragment = json.dumps(fragment)
             if fragment:
                 events.append(
-                    ToolCallDelta.model_construct(
-                        stream_id=self.stream_id,
-                        seq=self._next(),
-                        provider_details=None,
-                        index=tool.index,
-                        arguments_delta=fragment,
-                        partial_arguments=tool.buffer.append(fragment),
+                    tool_call_delta(
+                        self.stream_id, self._next(), tool.index, fragment, tool.buffer.append(fragment)
                     )
                 )
             return
@@ -367,15 +358,7 @@ class BedrockConverseNormaliser:
         if text:
             if not isinstance(text, str):
                 raise TypeError("reasoningContent.text is not a string")
-            events.append(
-                _new_thinking(
-                    stream_id=self.stream_id,
-                    seq=self._next(),
-                    provider_details=None,
-                    text=text,
-                    signature=None,
-                )
-            )
+            events.append(thinking_delta(self.stream_id, self._next(), text))
         signature = reasoning.get("signature")
         if signature:
             events.append(ThinkingDelta(stream_id=self.stream_id, seq=self._next(), signature=signature))

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from reactivex import Observable, abc
 
+from rxstream._lean import text_delta, thinking_delta, tool_call_delta
 from rxstream.errors import (
     ConfigurationError,
     ProviderError,
@@ -49,8 +50,6 @@ from rxstream.events import (
     StreamEvent,
     StreamStart,
     TextDelta,
-    ThinkingDelta,
-    ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
     Usage,
@@ -82,8 +81,6 @@ _RETRYABLE_ERROR_TYPES = frozenset(
         "service_unavailable",
     }
 )
-
-_new_text = TextDelta.model_construct
 
 
 def _count(value: Any, name: str) -> int:
@@ -249,20 +246,12 @@ class OpenAIChatNormaliser:
             if content:
                 if not isinstance(content, str):
                     raise TypeError("delta.content is not a string")
-                events.append(
-                    _new_text(stream_id=self.stream_id, seq=self._next(), provider_details=None, text=content)
-                )
+                seq = self._seq
+                self._seq = seq + 1
+                events.append(text_delta(self.stream_id, seq, content))
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if reasoning and isinstance(reasoning, str):
-                events.append(
-                    ThinkingDelta.model_construct(
-                        stream_id=self.stream_id,
-                        seq=self._next(),
-                        provider_details=None,
-                        text=reasoning,
-                        signature=None,
-                    )
-                )
+                events.append(thinking_delta(self.stream_id, self._next(), reasoning))
             refusal = delta.get("refusal")
             if refusal:
                 if not isinstance(refusal, str):
@@ -315,16 +304,8 @@ class OpenAIChatNormaliser:
                 import json
 
                 fragment = json.dumps(fragment)
-            events.append(
-                ToolCallDelta.model_construct(
-                    stream_id=self.stream_id,
-                    seq=self._next(),
-                    provider_details=None,
-                    index=tool.index,
-                    arguments_delta=fragment,
-                    partial_arguments=tool.buffer.append(fragment),
-                )
-            )
+            partial = tool.buffer.append(fragment)
+            events.append(tool_call_delta(self.stream_id, self._next(), tool.index, fragment, partial))
 
     def _end_tool(self, tool: _Tool) -> ToolCallEnd:
         # A call cut off by the token limit ("length") keeps what arrived, flagged truncated.
