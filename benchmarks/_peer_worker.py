@@ -20,6 +20,7 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # LiteLLM: no network at import
 
 KEY = "sk-bench"
+LOOP = asyncio.new_event_loop()  # one loop for every async run: peers cache clients bound to it
 PROMPT = "x"
 MESSAGES = [{"role": "user", "content": PROMPT}]
 
@@ -95,7 +96,7 @@ def langchain_astream_events(base: str, scenario: str) -> Callable[[], int]:
             n += 1
         return n
 
-    return lambda: asyncio.run(run())
+    return lambda: LOOP.run_until_complete(run())
 
 
 def litellm_completion(base: str, scenario: str) -> Callable[[], int]:
@@ -147,7 +148,7 @@ def pydantic_ai_run_stream(base: str, scenario: str) -> Callable[[], int]:
                     n += 1
         return n
 
-    return lambda: asyncio.run(run())
+    return lambda: LOOP.run_until_complete(run())
 
 
 CONTENDERS: dict[str, Callable[[str, str], Callable[[], int]]] = {
@@ -162,6 +163,8 @@ CONTENDERS: dict[str, Callable[[str, str], Callable[[], int]]] = {
 
 def main() -> None:
     base = sys.argv[1]
+    protocol = sys.stdout
+    sys.stdout = sys.stderr  # libraries that print (LiteLLM does) must not break the protocol
     built: dict[tuple[str, str], Callable[[], int]] = {}
     for line in sys.stdin:
         command = json.loads(line)
@@ -174,7 +177,7 @@ def main() -> None:
             answer: dict[str, Any] = {"seconds": time.perf_counter() - t0, "items": items}
         except Exception as exc:  # reported, the coordinator drops the contender
             answer = {"error": f"{type(exc).__name__}: {exc}"[:500]}
-        print(json.dumps(answer), flush=True)
+        print(json.dumps(answer), file=protocol, flush=True)
 
 
 if __name__ == "__main__":

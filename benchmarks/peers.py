@@ -155,6 +155,8 @@ def run_scenario(scenario: str, n: int, project: Worker, peers: Worker, repeat: 
         if "error" in answer:
             errors[label] = answer["error"]
             print(f"  {label}: {answer['error']}", file=sys.stderr)
+        else:
+            print(f"  {label}: {answer['items']} items per run", file=sys.stderr)
     times: dict[str, list[float]] = {label: [] for _, _, label in plan if label not in errors}
     for _ in range(repeat):
         for worker, contender, label in plan:
