@@ -9,6 +9,9 @@ Sources (each returns a cold ``reactivex.Observable[StreamEvent]``; nothing is s
 * `from_bedrock(client, **params)`: AWS Bedrock ConverseStream (boto3 ``bedrock-runtime``).
 * `from_bedrock_invoke(client, **params)`: Bedrock InvokeModelWithResponseStream (Anthropic models).
 
+Tool loops: `tool_loop(entry, client, tools=[...], **params)` runs model turns and tool calls
+(`Tool`, `tool`, `mcp_tools`) as one cold stream; ``rso.loop_result()`` gives `ToolLoopResult`.
+
 Example:
     >>> import rxstream as rxs
     >>> from rxstream import operators as rso
@@ -20,6 +23,8 @@ from __future__ import annotations
 
 from rxstream import errors, events, handlers, operators
 from rxstream.events import (
+    IterationEnd,
+    IterationStart,
     StopReason,
     StreamEnd,
     StreamEvent,
@@ -30,6 +35,7 @@ from rxstream.events import (
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
+    ToolResult,
     Usage,
     UsageUpdate,
 )
@@ -40,10 +46,13 @@ from rxstream.providers.bedrock import from_bedrock, from_bedrock_invoke
 from rxstream.providers.openai_chat import from_openai
 from rxstream.providers.openai_responses import from_openai_responses
 from rxstream.response import Response, ToolCall, apply
+from rxstream.tools import Tool, ToolLoopResult, mcp_tools, tool, tool_loop
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "IterationEnd",
+    "IterationStart",
     "Response",
     "StopReason",
     "StreamEnd",
@@ -55,10 +64,13 @@ __all__ = [
     "StreamStart",
     "TextDelta",
     "ThinkingDelta",
+    "Tool",
     "ToolCall",
     "ToolCallDelta",
     "ToolCallEnd",
     "ToolCallStart",
+    "ToolLoopResult",
+    "ToolResult",
     "Usage",
     "UsageUpdate",
     "__version__",
@@ -72,5 +84,8 @@ __all__ = [
     "from_openai",
     "from_openai_responses",
     "handlers",
+    "mcp_tools",
     "operators",
+    "tool",
+    "tool_loop",
 ]

@@ -30,6 +30,15 @@ Projections:
       events:             -a-b-c-d-e|
       stream_stats(4):    ----s---s-(D|)
 
+Tool loops (`rxstream.tool_loop`):
+
+* ``loop_result()``: ``Observable[StreamEvent] -> Observable[ToolLoopResult]``, one value at
+  completion (responses, final text, usage per iteration and summed, tool results, and the
+  history in the provider's format)::
+
+      loop:           -I-S-t-E-R-J-I-S-t-E-J|
+      loop_result():  ----------------------(L|)
+
 Re-chunking and pacing (events keep their order; text is never lost):
 
 * ``coalesce_text(max_delay, max_chars=None)``: merge adjacent text (or thinking) deltas
@@ -105,6 +114,7 @@ from __future__ import annotations
 from rxstream.operators._basic import final, snapshots, text
 from rxstream.operators._buffer_tokens import buffer_tokens
 from rxstream.operators._coalesce_text import coalesce_text
+from rxstream.operators._loop_result import ToolLoopResult, loop_result
 from rxstream.operators._pausable import PausableBufferOverflow, pausable
 from rxstream.operators._rate_limit import rate_limit
 from rxstream.operators._retry import retry_stream
@@ -120,11 +130,13 @@ __all__ = [
     "PausableBufferOverflow",
     "StatsTracker",
     "StreamStats",
+    "ToolLoopResult",
     "buffer_tokens",
     "coalesce_text",
     "final",
     "first_token_timeout",
     "idle_timeout",
+    "loop_result",
     "pausable",
     "rate_limit",
     "retry_stream",

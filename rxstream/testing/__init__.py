@@ -25,6 +25,13 @@ from rxstream.testing.scripts import (
     ScriptedToolCall,
     StopReason,
 )
+from rxstream.testing.tools import (
+    RequestToolResult,
+    ToolConversation,
+    offered_tools,
+    request_tool_results,
+    tools_disabled,
+)
 
 __all__ = [
     "ConnectionRecord",
@@ -33,9 +40,14 @@ __all__ = [
     "ProviderEmulator",
     "ProviderName",
     "RecordedRequest",
+    "RequestToolResult",
     "Responder",
     "ResponseScript",
     "ScriptedToolCall",
     "StopReason",
+    "ToolConversation",
     "demo_responder",
+    "offered_tools",
+    "request_tool_results",
+    "tools_disabled",
 ]
