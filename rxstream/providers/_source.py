@@ -63,6 +63,16 @@ class Control:
                 return
         _safe_call(callback)
 
+    def release(self) -> None:
+        """The session has ended: drop the abort callbacks (a later ``cancel`` runs none).
+
+        Disposal after completion (``AutoDetachObserver`` disposes every completed
+        subscription) must not shut down a socket the SDK has already returned to its
+        connection pool, where the next request may be using it.
+        """
+        with self._lock:
+            self._aborts = []
+
     def cancel(self) -> None:
         """Mark cancelled and run the abort callbacks (idempotent, any thread)."""
         with self._lock:
@@ -180,6 +190,7 @@ def _run_sync(
             iterator.close()  # type: ignore[attr-defined]
         except Exception:
             logger.debug("rxstream: closing the session failed", exc_info=True)
+        control.release()
     if control.cancelled:
         return
     if error is not None:
@@ -231,6 +242,7 @@ def _start_async(
                 await iterator.aclose()  # type: ignore[attr-defined]
             except BaseException:
                 logger.debug("rxstream: closing the async session failed", exc_info=True)
+            control.release()
         if control.cancelled:
             return
         if error is not None:
