@@ -169,9 +169,7 @@ class Tool:
             default = ... if param.default is inspect.Parameter.empty else param.default
             fields[param.name] = (annotation, Field(default, description=arg_docs.get(param.name)))
         try:
-            model = create_model(
-                f"{tool_name}_arguments", __config__=ConfigDict(extra="forbid"), **fields
-            )
+            model = create_model(f"{tool_name}_arguments", __config__=ConfigDict(extra="forbid"), **fields)
             schema = model.model_json_schema()
         except Exception as exc:
             raise ConfigurationError(
@@ -302,10 +300,10 @@ def tool(
 
 def _field(obj: Any, *names: str) -> Any:
     """Read the first present attribute (mcp 2.x snake_case, mcp 1.x camelCase)."""
+    fields = getattr(type(obj), "model_fields", None)
     for n in names:
-        value = getattr(obj, n, None)
-        if value is not None:
-            return value
+        if (n in fields) if isinstance(fields, dict) else hasattr(obj, n):
+            return getattr(obj, n)
     return None
 
 
