@@ -8,6 +8,8 @@ from typing import Any
 
 from rxstream._live import render_live
 from rxstream.cli._session import PROVIDERS, announce, console, open_session, pick_provider
+from rxstream.cli._tools import add_arguments as add_tool_arguments
+from rxstream.cli._tools import run_tools
 from rxstream.errors import StreamError
 
 __all__ = ["cmd_chat", "cmd_run", "register"]
@@ -15,6 +17,8 @@ __all__ = ["cmd_chat", "cmd_run", "register"]
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``rxstream run PROMPT``: stream one response, then print the summary line."""
+    if getattr(args, "tools", None):
+        return run_tools(args)
     out = console()
     provider = pick_provider(args.provider)
     with open_session(provider, args.model, args.max_tokens, args.emulator) as session:
@@ -65,6 +69,7 @@ def register(sub: Any) -> None:
         p = sub.add_parser(name, help=help_text)
         if name == "run":
             p.add_argument("prompt", help="the user message")
+            add_tool_arguments(p)
         p.add_argument("--provider", choices=PROVIDERS, default=None, help="default: first with an API key")
         p.add_argument("--model", default=None, help="model name (default per provider)")
         p.add_argument("--max-tokens", type=int, default=1024, help="output token limit (default 1024)")

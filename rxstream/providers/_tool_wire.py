@@ -106,6 +106,9 @@ class ToolWire:
     history: Callable[[dict[str, Any]], list[Any]]
     with_history: Callable[[dict[str, Any], list[Any]], dict[str, Any]]
     tool_params: tuple[str, ...]
+    user_message: Callable[[str], dict[str, Any]]
+    request: Callable[[str, int, list[Any]], dict[str, Any]]
+    """``request(model, max_tokens, history)``: the minimal parameters of ``entry``."""
 
     def with_tools(self, params: dict[str, Any], tools: Sequence[ToolLike]) -> dict[str, Any]:
         """Return ``params`` with the rendered tool schemas added.
@@ -343,6 +346,40 @@ def converse_disable_tools(params: dict[str, Any]) -> dict[str, Any]:
     return {**params, "messages": messages}
 
 
+def _text_user(text: str) -> dict[str, Any]:
+    return {"role": "user", "content": text}
+
+
+def _converse_user(text: str) -> dict[str, Any]:
+    return {"role": "user", "content": [{"text": text}]}
+
+
+def anthropic_request(model: str, max_tokens: int, history: list[Any]) -> dict[str, Any]:
+    """``model``, ``max_tokens`` (required by the Messages API) and ``messages``."""
+    return {"model": model, "max_tokens": max_tokens, "messages": history}
+
+
+def chat_request(model: str, max_tokens: int, history: list[Any]) -> dict[str, Any]:
+    """``model``, ``max_completion_tokens`` and ``messages``."""
+    return {"model": model, "max_completion_tokens": max_tokens, "messages": history}
+
+
+def responses_request(model: str, max_tokens: int, history: list[Any]) -> dict[str, Any]:
+    """``model``, ``max_output_tokens`` and ``input``."""
+    return {"model": model, "max_output_tokens": max_tokens, "input": history}
+
+
+def converse_request(model: str, max_tokens: int, history: list[Any]) -> dict[str, Any]:
+    """``modelId``, ``messages`` and ``inferenceConfig.maxTokens``."""
+    return {"modelId": model, "messages": history, "inferenceConfig": {"maxTokens": max_tokens}}
+
+
+def invoke_request(model: str, max_tokens: int, history: list[Any]) -> dict[str, Any]:
+    """``modelId`` and an Anthropic body (``anthropic_version`` ``bedrock-2023-05-31``)."""
+    body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": max_tokens, "messages": history}
+    return {"modelId": model, "body": body}
+
+
 _WIRES: tuple[ToolWire, ...] = (
     ToolWire(
         name="anthropic",
@@ -355,6 +392,8 @@ _WIRES: tuple[ToolWire, ...] = (
         history=_messages,
         with_history=_with_messages,
         tool_params=("tools", "tool_choice"),
+        user_message=_text_user,
+        request=anthropic_request,
     ),
     ToolWire(
         name="openai",
@@ -367,6 +406,8 @@ _WIRES: tuple[ToolWire, ...] = (
         history=_messages,
         with_history=_with_messages,
         tool_params=("tools", "tool_choice", "functions"),
+        user_message=_text_user,
+        request=chat_request,
     ),
     ToolWire(
         name="openai-responses",
@@ -379,6 +420,8 @@ _WIRES: tuple[ToolWire, ...] = (
         history=responses_history,
         with_history=responses_with_history,
         tool_params=("tools", "tool_choice"),
+        user_message=_text_user,
+        request=responses_request,
     ),
     ToolWire(
         name="bedrock",
@@ -391,6 +434,8 @@ _WIRES: tuple[ToolWire, ...] = (
         history=_messages,
         with_history=_with_messages,
         tool_params=("toolConfig",),
+        user_message=_converse_user,
+        request=converse_request,
     ),
     ToolWire(
         name="bedrock-invoke",
@@ -403,6 +448,8 @@ _WIRES: tuple[ToolWire, ...] = (
         history=invoke_history,
         with_history=invoke_with_history,
         tool_params=("tools", "tool_choice"),
+        user_message=_text_user,
+        request=invoke_request,
     ),
 )
 
