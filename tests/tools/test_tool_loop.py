@@ -810,3 +810,32 @@ def test_dispose_after_completion_leaves_the_pooled_connection_alone(
     first.dispose()
     assert second.done.wait(10)
     assert second.errors == [] and second.items[-1].type == "stream_end"
+
+
+def test_dispose_while_a_sync_tool_runs_discards_its_result(emu: ProviderEmulator, clients: Clients) -> None:
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
+
+    @rxs.tool
+    def blocking() -> str:
+        """Blocks its worker thread until released."""
+        started.set()
+        release.wait(30)
+        finished.set()
+        return "done"
+
+    turn = ResponseScript(tool_calls=[call("b1", "blocking", "{}")], stop_reason="tool_use")
+    play(ToolConversation([turn, ANSWER]))
+    start = len(emu.requests)
+    c = Collector()
+    subscription = loop(clients, "anthropic", tools=[blocking]).subscribe(
+        c.on_next, c.on_error, c.on_completed
+    )
+    assert started.wait(10)
+    seen = len(c.items)
+    subscription.dispose()
+    release.set()  # the thread cannot be interrupted: it finishes, its result is discarded
+    assert finished.wait(10)
+    assert emu.wait_for_disconnect(start).completed
+    assert len(c.items) == seen and not c.done.is_set()
+    assert not any(e.type == "tool_result" for e in c.items)
+    assert len(emu.requests) == start + 1
