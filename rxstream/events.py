@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 __all__ = [
+    "ProviderName",
     "StopReason",
     "StreamEnd",
     "StreamEvent",
@@ -39,6 +40,10 @@ __all__ = [
     "UsageUpdate",
     "stream_event_adapter",
 ]
+
+ProviderName: TypeAlias = Literal["anthropic", "openai", "openai-responses", "bedrock", "bedrock-invoke"]
+"""The wire APIs rxstream speaks: `StreamStart.provider` of their streams, the keys of the
+provider registry (`rxstream.providers.PROVIDERS`) and the emulator's route names."""
 
 StopReason: TypeAlias = Literal[
     "end_turn", "max_tokens", "tool_use", "stop_sequence", "refusal", "content_filter", "other"
@@ -95,8 +100,9 @@ class StreamStart(_Event):
     """The response started: the provider accepted the request and began streaming.
 
     Attributes:
-        provider: ``"anthropic"``, ``"openai"``, ``"openai-responses"``, ``"bedrock"`` or
-            ``"bedrock-invoke"``.
+        provider: The source's `ProviderName` (``"anthropic"``, ``"openai"``,
+            ``"openai-responses"``, ``"bedrock"`` or ``"bedrock-invoke"``); typed ``str`` so
+            third-party sources may use their own name.
         model: The model that answers, as the provider reports it (request model if absent).
         request_id: The provider request id (``request-id`` / ``x-request-id`` /
             ``x-amzn-requestid`` header), if any.

@@ -30,8 +30,9 @@ Wire facts and where they come from:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
+from rxstream.events import ProviderName
 from rxstream.testing._content import default_error_type, fragments, output_tokens, split_deltas
 from rxstream.testing._wire import Headers, WireEvent, WireStream, dumps
 from rxstream.testing.scripts import Fault
@@ -49,7 +50,7 @@ def anthropic_stop_reason(stop_reason: str) -> str:
 class AnthropicStream(WireStream):
     """Renders a script as the Anthropic Messages SSE stream."""
 
-    provider = "anthropic"
+    provider: ClassVar[ProviderName] = "anthropic"
     message_prefix = "msg_01"
     send_pings = True
 

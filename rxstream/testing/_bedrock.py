@@ -37,8 +37,9 @@ response also has the ``x-amzn-bedrock-content-type`` header that the
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, ClassVar
 
+from rxstream.events import ProviderName
 from rxstream.testing._anthropic import AnthropicStream
 from rxstream.testing._content import (
     bedrock_stream_exception,
@@ -71,8 +72,9 @@ def _exception(fault: Fault) -> WireEvent:
 class BedrockConverseStream(WireStream):
     """Renders a script as the ConverseStream event stream."""
 
-    provider = "bedrock-converse"
+    provider: ClassVar[ProviderName] = "bedrock"
     media_type = _MEDIA_TYPE
+    stream_flag = False
 
     def headers(self) -> Headers:
         """Return the ``x-amzn-requestid`` header."""
@@ -145,8 +147,9 @@ class BedrockConverseStream(WireStream):
 class BedrockInvokeStream(AnthropicStream):
     """Renders a script as InvokeModelWithResponseStream ``chunk`` events."""
 
-    provider = "bedrock-invoke"
+    provider: ClassVar[ProviderName] = "bedrock-invoke"
     media_type = _MEDIA_TYPE
+    stream_flag = False
     message_prefix = "msg_bdrk_01"
     send_pings = False
 

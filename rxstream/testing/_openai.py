@@ -40,8 +40,9 @@ Responses (``POST /v1/responses``, ``"stream": true``):
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, ClassVar
 
+from rxstream.events import ProviderName
 from rxstream.testing._content import (
     default_error_type,
     default_openai_code,
@@ -79,7 +80,7 @@ class _OpenAIBase(WireStream):
 class ChatCompletionsStream(_OpenAIBase):
     """Renders a script as the Chat Completions SSE stream."""
 
-    provider = "openai"
+    provider: ClassVar[ProviderName] = "openai"
 
     def _options(self) -> dict[str, Any]:
         opts = self.body.get("stream_options")
@@ -234,7 +235,7 @@ class ChatCompletionsStream(_OpenAIBase):
 class ResponsesStream(_OpenAIBase):
     """Renders a script as the Responses API SSE stream."""
 
-    provider = "openai-responses"
+    provider: ClassVar[ProviderName] = "openai-responses"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Create the response id and the echoed request settings."""

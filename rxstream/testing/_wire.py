@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from rxstream.events import ProviderName
 from rxstream.testing._content import (
     Ids,
     bedrock_http_error_type,
@@ -56,8 +57,10 @@ class WireStream(ABC):
     transport belong to the emulator.
     """
 
-    provider: ClassVar[str]
+    provider: ClassVar[ProviderName]
     media_type: ClassVar[str] = "text/event-stream; charset=utf-8"
+    stream_flag: ClassVar[bool] = True
+    """Whether the request must say ``"stream": true`` (the SSE APIs; not Bedrock)."""
 
     def __init__(self, script: ResponseScript, body: dict[str, Any], ids: Ids, request_id: str) -> None:
         """Store the inputs; ``request_id`` goes into headers and error bodies."""
@@ -116,7 +119,7 @@ def http_error(
 
     Args:
         provider: ``"anthropic"``, ``"openai"``, ``"openai-responses"``,
-            ``"bedrock-converse"`` or ``"bedrock-invoke"``.
+            ``"bedrock"`` or ``"bedrock-invoke"``.
         status: HTTP status code.
         message: Error message.
         error_type: Provider-native error type; ``None`` picks a default.

@@ -377,7 +377,7 @@ def test_bedrock_converse_stream(emu: ProviderEmulator, sdk: SDK) -> None:
         "cacheWriteInputTokens": 3,
     }
     assert events[-1]["metadata"]["metrics"]["latencyMs"] >= 1
-    assert emu.requests[-1].model == MODEL_ID and emu.requests[-1].provider == "bedrock-converse"
+    assert emu.requests[-1].model == MODEL_ID and emu.requests[-1].provider == "bedrock"
 
 
 def test_bedrock_converse_payloads_carry_padding(emu: ProviderEmulator) -> None:
