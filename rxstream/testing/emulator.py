@@ -75,9 +75,9 @@ from rxstream.events import ProviderName
 from rxstream.providers import PROVIDERS, get_spec
 from rxstream.testing._anthropic import AnthropicStream
 from rxstream.testing._bedrock import BedrockConverseStream, BedrockInvokeStream
-from rxstream.testing._content import Ids
+from rxstream.testing._content import Ids, output_tokens
 from rxstream.testing._openai import ChatCompletionsStream, ResponsesStream
-from rxstream.testing._wire import HttpReply, WireEvent, WireStream, dumps, http_error
+from rxstream.testing._wire import HttpReply, RequestProblem, WireEvent, WireStream, dumps
 from rxstream.testing.scripts import Fault, ResponseScript
 
 __all__ = [
@@ -544,7 +544,8 @@ class ProviderEmulator:
             body = dumps({"error": {"message": f"no emulated route for {path}"}})
             await self._send_reply(send, None, HttpReply(404, [], body.encode()))
             return
-        request_id = self._request_id(provider, ids)
+        wire = _STREAMS[provider]
+        request_id = wire.new_request_id(ids)
         path = scope["path"]
         conn = _Conn(provider=provider, path=path, started_at=time.monotonic())
         try:
@@ -554,7 +555,7 @@ class ProviderEmulator:
         if not isinstance(body_obj, dict):
             with self._changed:
                 self._conns.append(conn)
-            reply = http_error(provider, 400, "The request body is not a JSON object.", request_id=request_id)
+            reply = wire.error_reply(400, "The request body is not a JSON object.", request_id=request_id)
             await self._send_reply(send, conn, reply)
             return
         if model is None and isinstance(body_obj.get("model"), str):
@@ -562,25 +563,24 @@ class ProviderEmulator:
         with self._changed:
             self._requests.append(RecordedRequest(provider, path, json.loads(raw), model, conn.started_at))
             self._conns.append(conn)
-        if _STREAMS[provider].stream_flag and body_obj.get("stream") is not True:
-            reply = http_error(
-                provider,
-                400,
-                'rxstream.testing.ProviderEmulator only emulates streaming: send "stream": true.',
-                request_id=request_id,
+        problem = wire.validate(body_obj, model)
+        if problem is None and wire.stream_flag and body_obj.get("stream") is not True:
+            problem = RequestProblem(
+                'rxstream.testing.ProviderEmulator only emulates streaming: send "stream": true.', "stream"
             )
+        if problem is not None:
+            reply = wire.error_reply(400, problem.message, request_id=request_id, problem=problem)
             await self._send_reply(send, conn, reply)
             return
         try:
             script = self._next_script(provider, body_obj)
         except Exception as exc:  # a broken responder is reported, not fatal
-            reply = http_error(provider, 500, f"responder failed: {exc!r}", request_id=request_id)
+            reply = wire.error_reply(500, f"responder failed: {exc!r}", request_id=request_id)
             await self._send_reply(send, conn, reply)
             return
         fault = script.fault
         if fault is not None and fault.kind == "http_error":
-            reply = http_error(
-                provider,
+            reply = wire.error_reply(
                 fault.status,
                 fault.message,
                 error_type=fault.error_type,
@@ -589,16 +589,9 @@ class ProviderEmulator:
             )
             await self._send_reply(send, conn, reply)
             return
-        stream = _STREAMS[provider](script, body_obj, ids, request_id)
+        script = limit_output(script, wire.max_tokens(body_obj))
+        stream = wire(script, body_obj, ids, request_id)
         await self._stream(receive, send, conn, stream, script)
-
-    @staticmethod
-    def _request_id(provider: str, ids: Ids) -> str:
-        if provider == "anthropic":
-            return "req_011C" + ids.base62(20)
-        if provider.startswith("openai"):
-            return "req_" + ids.hex(32)
-        return ids.uuid()
 
     async def _send_reply(self, send: _Send, conn: _Conn | None, reply: HttpReply) -> None:
         headers = [(k.encode(), v.encode()) for k, v in reply.headers]
@@ -726,6 +719,46 @@ def _outcome(
     if watcher.done() and not watcher.cancelled() and watcher.exception() is None:
         return watcher.result()
     return _SHUTDOWN
+
+
+_WORDS = re.compile(r"\s*\S+")
+
+
+def limit_output(script: ResponseScript, max_tokens: int | None) -> ResponseScript:
+    """Cut ``script`` at ``max_tokens`` output tokens, as the real APIs do.
+
+    When the script's output token count (its ``output_tokens``, else the ~4
+    characters/token estimate) exceeds ``max_tokens``, the answer keeps its first
+    ``max_tokens`` words (each word, with the whitespace before it, counts as one token;
+    thinking first, then text), tool calls and refusal are dropped, ``output_tokens``
+    becomes ``max_tokens`` and the stop reason ``max_tokens`` (Anthropic ``max_tokens``,
+    OpenAI ``length`` / ``incomplete``, Bedrock ``max_tokens``). Faults are kept.
+
+    Args:
+        script: The script chosen for the request.
+        max_tokens: The request's output token limit, or ``None`` (no limit).
+
+    Returns:
+        ``script`` itself when it fits, else the cut copy.
+    """
+    if max_tokens is None or output_tokens(script) <= max_tokens:
+        return script
+    budget = max_tokens
+    thinking_words = _WORDS.findall(script.thinking)[:budget]
+    budget -= len(thinking_words)
+    text_words = _WORDS.findall(script.text)[:budget]
+    return script.model_copy(
+        update={
+            "thinking": "".join(thinking_words),
+            "text": "".join(text_words),
+            "tool_calls": [],
+            "refusal": "",
+            "stop_reason": "max_tokens",
+            "stop_sequence": None,
+            "output_tokens": max_tokens,
+            "reasoning_tokens": min(script.reasoning_tokens, max_tokens),
+        }
+    )
 
 
 def _plan(stream: WireStream, script: ResponseScript) -> list[WireEvent]:
