@@ -37,7 +37,7 @@ __all__ = ["build_parser", "main"]
 
 # One module per group of sub-commands; each has ``register(subparsers)`` that adds its
 # parsers and sets ``func`` (``Callable[[argparse.Namespace], int]``) as their default.
-COMMAND_MODULES = ("rxstream.cli._chat",)
+COMMAND_MODULES = ("rxstream.cli._chat", "rxstream.cli._emulator")
 
 
 def build_parser() -> argparse.ArgumentParser:

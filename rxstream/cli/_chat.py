@@ -25,7 +25,7 @@ from rxstream.cli._session import (
     environment_help,
     open_session,
 )
-from rxstream.errors import ConfigurationError, ProviderError, StreamError, StreamInterruptedError
+from rxstream.errors import ConfigurationError, StreamError, StreamInterruptedError
 from rxstream.events import StreamEvent
 from rxstream.operators import first_token_timeout, idle_timeout
 
@@ -108,17 +108,20 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 
 def describe_error(exc: BaseException, session: Session | None = None) -> str:
-    """One line for a failed stream: HTTP status/message/request id, or connection cause and host."""
-    if isinstance(exc, ProviderError):
-        return str(exc)
-    if isinstance(exc, StreamInterruptedError):
+    """One line for a failed stream.
+
+    HTTP errors keep `ProviderError`'s message (status, provider message, request id); a
+    connection that failed before the stream started names the host and the root cause
+    (e.g. ``Connection refused``).
+    """
+    if isinstance(exc, StreamInterruptedError) and exc.partial.provider is None:
         root = _root_cause(exc)
-        host = f" to {session.host}" if session is not None else ""
-        if root is not exc and not exc.partial.text and "opening" in str(exc):
-            cause = str(root) or type(root).__name__
-            return f"{exc.provider or 'provider'}: cannot connect{host}: {cause}"
-        return f"{exc}{host and f' ({host.strip()})'}"
-    return f"{type(exc).__name__}: {exc}" if not isinstance(exc, StreamError) else str(exc)
+        where = f" to {session.host}" if session is not None else ""
+        cause = f"{type(root).__name__}: {root}" if str(root) else type(root).__name__
+        return f"{exc.provider or 'provider'}: cannot connect{where} ({cause})"
+    if isinstance(exc, StreamError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _prompt_text(args: argparse.Namespace) -> str:

@@ -339,6 +339,12 @@ def _bedrock_client(base_url: str | None, max_retries: int | None, **options: An
     boto3 = require("boto3", "bedrock")
     if base_url is not None:
         options["endpoint_url"] = base_url
+    if (
+        "region_name" not in options
+        and not os.environ.get("AWS_DEFAULT_REGION")
+        and os.environ.get("AWS_REGION")
+    ):
+        options["region_name"] = os.environ["AWS_REGION"]  # botocore itself reads only AWS_DEFAULT_REGION
     if max_retries is not None:
         from botocore.config import Config
 
