@@ -40,6 +40,7 @@ __all__ = [
     "IterationEnd",
     "IterationStart",
     "LoopStopReason",
+    "ProviderName",
     "StopReason",
     "StreamEnd",
     "StreamEvent",
@@ -55,6 +56,10 @@ __all__ = [
     "UsageUpdate",
     "stream_event_adapter",
 ]
+
+ProviderName: TypeAlias = Literal["anthropic", "openai", "openai-responses", "bedrock", "bedrock-invoke"]
+"""The wire APIs rxstream speaks: `StreamStart.provider` of their streams, the keys of the
+provider registry (`rxstream.providers.PROVIDERS`) and the emulator's route names."""
 
 StopReason: TypeAlias = Literal[
     "end_turn", "max_tokens", "tool_use", "stop_sequence", "refusal", "content_filter", "other"
@@ -111,8 +116,9 @@ class StreamStart(_Event):
     """The response started: the provider accepted the request and began streaming.
 
     Attributes:
-        provider: ``"anthropic"``, ``"openai"``, ``"openai-responses"``, ``"bedrock"`` or
-            ``"bedrock-invoke"``.
+        provider: The source's `ProviderName` (``"anthropic"``, ``"openai"``,
+            ``"openai-responses"``, ``"bedrock"`` or ``"bedrock-invoke"``); typed ``str`` so
+            third-party sources may use their own name.
         model: The model that answers, as the provider reports it (request model if absent).
         request_id: The provider request id (``request-id`` / ``x-request-id`` /
             ``x-amzn-requestid`` header), if any.

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from reactivex import Observable
 
-from rxstream.cli._session import announce, console, open_session, pick_provider
+from rxstream.cli._session import announce, console, open_session
 from rxstream.errors import StreamError, ToolError
 from rxstream.events import (
     IterationEnd,
@@ -31,7 +31,6 @@ from rxstream.events import (
     ToolResult,
 )
 from rxstream.operators._loop_result import LoopAccumulator, ToolLoopResult
-from rxstream.providers._tool_wire import tool_wire
 from rxstream.tools import Tool, tool, tool_loop
 
 __all__ = ["DEMO_TOOLS", "add_arguments", "calculator", "clock", "render_loop", "run_tools"]
@@ -193,24 +192,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_tools(args: argparse.Namespace) -> int:
-    """``rxstream run PROMPT --tools NAME``: the tool loop on the chosen provider."""
-    out = console()
+    """``rxstream run PROMPT --tools NAME``: the tool loop on the chosen provider.
+
+    The iterations go to stdout; the emulator notice and errors go to stderr.
+    """
+    from rxstream.cli._chat import _prompt_text, describe_error, session_options
+
+    prompt = _prompt_text(args)
+    out, err = console(), console(stderr=True)
     tools = DEMO_TOOLS[args.tools]
-    provider = pick_provider(args.provider)
-    with open_session(provider, args.model, args.max_tokens, args.emulator) as session:
-        announce(out, session)
-        # The CLI's "emulator" provider speaks the Anthropic wire format.
-        wire = tool_wire("anthropic" if session.provider == "emulator" else session.provider)
-        params = wire.request(session.model, session.max_tokens, [wire.user_message(args.prompt)])
+    with open_session(session_options(args)) as session:
+        announce(err, session)
         stream = tool_loop(
-            wire.entry, session.client, tools=tools, max_iterations=args.max_iterations, **params
+            session.spec.entry_point,
+            session.client,
+            tools=tools,
+            max_iterations=args.max_iterations,
+            **session.request(prompt),
         )
         try:
             render_loop(out, stream)
         except KeyboardInterrupt:
-            out.print("\n[yellow]cancelled[/yellow]")
+            err.print("cancelled", style="yellow")
             return 130
         except StreamError as exc:
-            out.print(f"\n[red]error:[/red] {exc}")
+            err.print(f"error: {describe_error(exc, session)}", style="red", markup=False)
             return 1
     return 0

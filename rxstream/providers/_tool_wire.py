@@ -1,15 +1,17 @@
 """How each wire API carries tools: schemas in the request, the assistant turn, tool results.
 
-One `ToolWire` per entry point, found with `tool_wire_for(entry)`; `rxstream.tool_loop`
-uses only these hooks and never compares provider names. The hooks are plain functions so
-the provider registry (`ProviderSpec`) can carry them as they are:
+The three tool hooks of each `rxstream.providers.ProviderSpec` are the plain functions of
+this module (the registry imports them):
 
 * ``render_tools(tools) -> dict``: the request parameters that offer the tools;
-* ``render_assistant(response) -> list``: the model turn as history items;
 * ``render_tool_results(results) -> list``: the tool results as history items;
-* ``disable_tools(params) -> dict``: the same request with tool use turned off;
-* ``history(params) -> list`` / ``with_history(params, history) -> dict``: the conversation
-  (``messages``, ``input``, or the ``messages`` of a Bedrock InvokeModel ``body``).
+* ``disable_tools(params) -> dict``: the same request with tool use turned off.
+
+`ToolWire` (one per provider, `tool_wire(name)`) adds the request plumbing the loop needs:
+``history(params)`` / ``with_history(params, history)`` (``messages``, ``input``, or the
+``messages`` of a Bedrock InvokeModel ``body``) and ``with_tools(params, tools)``. The
+assistant turn is the spec's ``render_assistant``. `rxstream.tool_loop` uses only these and
+never compares provider names.
 
 Sources, per wire API:
 
@@ -40,22 +42,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from reactivex import Observable
-
 from rxstream.errors import ConfigurationError
-from rxstream.events import StreamEvent, ToolResult
-from rxstream.providers.anthropic import from_anthropic
-from rxstream.providers.bedrock import from_bedrock, from_bedrock_invoke
-from rxstream.providers.openai_chat import from_openai
-from rxstream.providers.openai_responses import from_openai_responses
-from rxstream.response import Response
+from rxstream.events import ToolResult
 
 __all__ = [
     "CONVERSE_NO_TOOLS_TEXT",
     "ToolLike",
     "ToolWire",
+    "anthropic_disable_tools",
+    "anthropic_render_tool_results",
+    "anthropic_render_tools",
+    "chat_render_tool_results",
+    "chat_render_tools",
+    "converse_disable_tools",
+    "converse_render_tool_results",
+    "converse_render_tools",
+    "invoke_disable_tools",
+    "openai_disable_tools",
+    "responses_render_tool_results",
+    "responses_render_tools",
     "tool_wire",
-    "tool_wire_for",
 ]
 
 CONVERSE_NO_TOOLS_TEXT = (
@@ -83,32 +89,22 @@ class ToolLike(Protocol):
         ...
 
 
-Entry = Callable[..., Observable[StreamEvent]]
-
-
 @dataclass(frozen=True)
 class ToolWire:
-    """The tool hooks of one wire API (see the module docstring).
+    """The request plumbing of one wire API for the tool loop (see the module docstring).
 
     Attributes:
-        name: Wire API name, as `rxstream.events.StreamStart.provider` says it.
-        entry: The source function (``rxstream.from_anthropic``, ...).
-        history_key: The parameter holding the conversation (for display in errors).
+        name: Provider name (`rxstream.events.ProviderName`).
+        history_key: The parameter holding the conversation (for error messages).
+        tool_params: Request parameters that offer tools (refused in the user's params).
     """
 
     name: str
-    entry: Entry
     history_key: str
     render_tools: Callable[[Sequence[ToolLike]], dict[str, Any]]
-    render_assistant: Callable[[Response], list[dict[str, Any]]]
-    render_tool_results: Callable[[Sequence[ToolResult]], list[dict[str, Any]]]
-    disable_tools: Callable[[dict[str, Any]], dict[str, Any]]
     history: Callable[[dict[str, Any]], list[Any]]
     with_history: Callable[[dict[str, Any], list[Any]], dict[str, Any]]
     tool_params: tuple[str, ...]
-    user_message: Callable[[str], dict[str, Any]]
-    request: Callable[[str, int, list[Any]], dict[str, Any]]
-    """``request(model, max_tokens, history)``: the minimal parameters of ``entry``."""
 
     def with_tools(self, params: dict[str, Any], tools: Sequence[ToolLike]) -> dict[str, Any]:
         """Return ``params`` with the rendered tool schemas added.
@@ -141,11 +137,6 @@ def anthropic_render_tools(tools: Sequence[ToolLike]) -> dict[str, Any]:
             {"name": t.name, "description": t.description, "input_schema": t.input_schema} for t in tools
         ]
     }
-
-
-def anthropic_render_assistant(response: Response) -> list[dict[str, Any]]:
-    """The assistant message with its text, thinking and ``tool_use`` blocks."""
-    return [response.to_message("anthropic")]
 
 
 def anthropic_render_tool_results(results: Sequence[ToolResult]) -> list[dict[str, Any]]:
@@ -223,11 +214,6 @@ def chat_render_tools(tools: Sequence[ToolLike]) -> dict[str, Any]:
     }
 
 
-def chat_render_assistant(response: Response) -> list[dict[str, Any]]:
-    """The assistant message with ``content`` and ``tool_calls``."""
-    return [response.to_message("openai")]
-
-
 def chat_render_tool_results(results: Sequence[ToolResult]) -> list[dict[str, Any]]:
     """One ``{"role": "tool", "tool_call_id", "content"}`` message per result, in call order."""
     return [{"role": "tool", "tool_call_id": r.tool_call_id, "content": r.output} for r in results]
@@ -259,11 +245,6 @@ def responses_render_tools(tools: Sequence[ToolLike]) -> dict[str, Any]:
             for t in tools
         ]
     }
-
-
-def responses_render_assistant(response: Response) -> list[dict[str, Any]]:
-    """An assistant message item (if there is text) and one ``function_call`` item per call."""
-    return response.to_responses_input_items()
 
 
 def responses_render_tool_results(results: Sequence[ToolResult]) -> list[dict[str, Any]]:
@@ -307,11 +288,6 @@ def converse_render_tools(tools: Sequence[ToolLike]) -> dict[str, Any]:
     }
 
 
-def converse_render_assistant(response: Response) -> list[dict[str, Any]]:
-    """The assistant message with ``text``, ``reasoningContent`` and ``toolUse`` blocks."""
-    return [response.to_message("bedrock")]
-
-
 def converse_render_tool_results(results: Sequence[ToolResult]) -> list[dict[str, Any]]:
     """One user message of ``toolResult`` blocks (``status`` ``success``/``error``)."""
     return [
@@ -346,134 +322,60 @@ def converse_disable_tools(params: dict[str, Any]) -> dict[str, Any]:
     return {**params, "messages": messages}
 
 
-def _text_user(text: str) -> dict[str, Any]:
-    return {"role": "user", "content": text}
-
-
-def _converse_user(text: str) -> dict[str, Any]:
-    return {"role": "user", "content": [{"text": text}]}
-
-
-def anthropic_request(model: str, max_tokens: int, history: list[Any]) -> dict[str, Any]:
-    """``model``, ``max_tokens`` (required by the Messages API) and ``messages``."""
-    return {"model": model, "max_tokens": max_tokens, "messages": history}
-
-
-def chat_request(model: str, max_tokens: int, history: list[Any]) -> dict[str, Any]:
-    """``model``, ``max_completion_tokens`` and ``messages``."""
-    return {"model": model, "max_completion_tokens": max_tokens, "messages": history}
-
-
-def responses_request(model: str, max_tokens: int, history: list[Any]) -> dict[str, Any]:
-    """``model``, ``max_output_tokens`` and ``input``."""
-    return {"model": model, "max_output_tokens": max_tokens, "input": history}
-
-
-def converse_request(model: str, max_tokens: int, history: list[Any]) -> dict[str, Any]:
-    """``modelId``, ``messages`` and ``inferenceConfig.maxTokens``."""
-    return {"modelId": model, "messages": history, "inferenceConfig": {"maxTokens": max_tokens}}
-
-
-def invoke_request(model: str, max_tokens: int, history: list[Any]) -> dict[str, Any]:
-    """``modelId`` and an Anthropic body (``anthropic_version`` ``bedrock-2023-05-31``)."""
-    body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": max_tokens, "messages": history}
-    return {"modelId": model, "body": body}
-
-
-_WIRES: tuple[ToolWire, ...] = (
-    ToolWire(
-        name="anthropic",
-        entry=from_anthropic,
-        history_key="messages",
-        render_tools=anthropic_render_tools,
-        render_assistant=anthropic_render_assistant,
-        render_tool_results=anthropic_render_tool_results,
-        disable_tools=anthropic_disable_tools,
-        history=_messages,
-        with_history=_with_messages,
-        tool_params=("tools", "tool_choice"),
-        user_message=_text_user,
-        request=anthropic_request,
-    ),
-    ToolWire(
-        name="openai",
-        entry=from_openai,
-        history_key="messages",
-        render_tools=chat_render_tools,
-        render_assistant=chat_render_assistant,
-        render_tool_results=chat_render_tool_results,
-        disable_tools=openai_disable_tools,
-        history=_messages,
-        with_history=_with_messages,
-        tool_params=("tools", "tool_choice", "functions"),
-        user_message=_text_user,
-        request=chat_request,
-    ),
-    ToolWire(
-        name="openai-responses",
-        entry=from_openai_responses,
-        history_key="input",
-        render_tools=responses_render_tools,
-        render_assistant=responses_render_assistant,
-        render_tool_results=responses_render_tool_results,
-        disable_tools=openai_disable_tools,
-        history=responses_history,
-        with_history=responses_with_history,
-        tool_params=("tools", "tool_choice"),
-        user_message=_text_user,
-        request=responses_request,
-    ),
-    ToolWire(
-        name="bedrock",
-        entry=from_bedrock,
-        history_key="messages",
-        render_tools=converse_render_tools,
-        render_assistant=converse_render_assistant,
-        render_tool_results=converse_render_tool_results,
-        disable_tools=converse_disable_tools,
-        history=_messages,
-        with_history=_with_messages,
-        tool_params=("toolConfig",),
-        user_message=_converse_user,
-        request=converse_request,
-    ),
-    ToolWire(
-        name="bedrock-invoke",
-        entry=from_bedrock_invoke,
-        history_key="body.messages",
-        render_tools=anthropic_render_tools,
-        render_assistant=anthropic_render_assistant,
-        render_tool_results=anthropic_render_tool_results,
-        disable_tools=invoke_disable_tools,
-        history=invoke_history,
-        with_history=invoke_with_history,
-        tool_params=("tools", "tool_choice"),
-        user_message=_text_user,
-        request=invoke_request,
-    ),
-)
-
-
-def tool_wire_for(entry: Any) -> ToolWire:
-    """The `ToolWire` of an entry point (``rxstream.from_anthropic``, ...).
-
-    Raises:
-        ConfigurationError: ``entry`` is not one of the five rxstream sources.
-    """
-    for wire in _WIRES:
-        if wire.entry is entry:
-            return wire
-    names = ", ".join(w.entry.__name__ for w in _WIRES)
-    raise ConfigurationError(f"tool_loop needs one of the rxstream entry points ({names}), not {entry!r}")
+_WIRES: dict[str, ToolWire] = {
+    w.name: w
+    for w in (
+        ToolWire(
+            name="anthropic",
+            history_key="messages",
+            render_tools=anthropic_render_tools,
+            history=_messages,
+            with_history=_with_messages,
+            tool_params=("tools", "tool_choice"),
+        ),
+        ToolWire(
+            name="openai",
+            history_key="messages",
+            render_tools=chat_render_tools,
+            history=_messages,
+            with_history=_with_messages,
+            tool_params=("tools", "tool_choice", "functions"),
+        ),
+        ToolWire(
+            name="openai-responses",
+            history_key="input",
+            render_tools=responses_render_tools,
+            history=responses_history,
+            with_history=responses_with_history,
+            tool_params=("tools", "tool_choice"),
+        ),
+        ToolWire(
+            name="bedrock",
+            history_key="messages",
+            render_tools=converse_render_tools,
+            history=_messages,
+            with_history=_with_messages,
+            tool_params=("toolConfig",),
+        ),
+        ToolWire(
+            name="bedrock-invoke",
+            history_key="body.messages",
+            render_tools=anthropic_render_tools,
+            history=invoke_history,
+            with_history=invoke_with_history,
+            tool_params=("tools", "tool_choice"),
+        ),
+    )
+}
 
 
 def tool_wire(name: str) -> ToolWire:
-    """The `ToolWire` of a wire API by name (``"anthropic"``, ``"openai"``, ...).
+    """The `ToolWire` of a provider by name (``"anthropic"``, ``"openai"``, ...).
 
     Raises:
         ConfigurationError: unknown name.
     """
-    for wire in _WIRES:
-        if wire.name == name:
-            return wire
-    raise ConfigurationError(f"no tool wire named {name!r}")
+    wire = _WIRES.get(name)
+    if wire is None:
+        raise ConfigurationError(f"no tool wire named {name!r}")
+    return wire

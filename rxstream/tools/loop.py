@@ -33,8 +33,9 @@ from rxstream.events import (
     ToolResult,
 )
 from rxstream.operators._loop_result import LoopAccumulator
+from rxstream.providers import PROVIDERS, ProviderSpec
 from rxstream.providers._source import _pick_loop, new_stream_id
-from rxstream.providers._tool_wire import ToolWire, tool_wire_for
+from rxstream.providers._tool_wire import ToolWire, tool_wire
 from rxstream.response import ToolCall
 from rxstream.tools.tool import Tool
 
@@ -61,6 +62,21 @@ def _background_loop() -> asyncio.AbstractEventLoop:
 
 def _stop_background(loop: asyncio.AbstractEventLoop) -> None:
     loop.call_soon_threadsafe(loop.stop)
+
+
+def _spec_for(entry: Any) -> ProviderSpec:
+    """The registry entry of a source function (``rxs.from_anthropic`` or its spec's wrapper)."""
+    name = getattr(entry, "__name__", None)
+    module = str(getattr(entry, "__module__", ""))
+    for spec in PROVIDERS.values():
+        if entry is spec.entry_point or (
+            name == spec.entry_point.__name__ and module.startswith("rxstream.providers.")
+        ):
+            if spec.render_tools is None or spec.render_tool_results is None or spec.disable_tools is None:
+                break
+            return spec
+    names = ", ".join(spec.entry_point.__name__ for spec in PROVIDERS.values())
+    raise ConfigurationError(f"tool_loop needs one of the rxstream entry points ({names}), not {entry!r}")
 
 
 def _as_tools(tools: Iterable[Tool | Callable[..., Any]]) -> dict[str, Tool]:
@@ -154,7 +170,8 @@ def tool_loop(
         ...     max_tokens=256, messages=[{"role": "user", "content": "2+3?"}])  # doctest: +SKIP
         >>> result = events.pipe(rso.loop_result()).run()  # doctest: +SKIP
     """
-    wire = tool_wire_for(entry)
+    spec = _spec_for(entry)
+    wire = tool_wire(spec.name)
     by_name = _as_tools(tools)
     if not isinstance(max_iterations, int) or max_iterations < 1:
         raise ConfigurationError(f"max_iterations must be an integer >= 1, not {max_iterations!r}")
@@ -164,6 +181,8 @@ def tool_loop(
     history = wire.history(base)
     entry(client, **wire.with_history(base, history))  # validates client and params now (cold)
     settings = _Settings(
+        entry=entry,
+        spec=spec,
         wire=wire,
         client=client,
         base=base,
@@ -190,10 +209,12 @@ class _Settings:
     __slots__ = (
         "base",
         "client",
+        "entry",
         "final_answer",
         "history",
         "max_iterations",
         "parallel",
+        "spec",
         "tool_timeout",
         "tools",
         "turn",
@@ -203,6 +224,8 @@ class _Settings:
     def __init__(
         self,
         *,
+        entry: Callable[..., Observable[StreamEvent]],
+        spec: ProviderSpec,
         wire: ToolWire,
         client: Any,
         base: dict[str, Any],
@@ -214,6 +237,8 @@ class _Settings:
         final_answer: bool,
         turn: TurnHook | None,
     ) -> None:
+        self.entry = entry
+        self.spec = spec
         self.wire = wire
         self.client = client
         self.base = base
@@ -286,13 +311,13 @@ class _LoopRun:
         tools_disabled = self.iteration > s.max_iterations
         params = s.wire.with_history(s.base, list(self.history))
         if tools_disabled:
-            params = s.wire.disable_tools(params)
+            params = s.spec.disable_tools(params)  # type: ignore[misc]  # checked in _spec_for
         details = {"messages": list(self.history)} if self.iteration == 1 else None
         slot = SingleAssignmentDisposable()
         self.turn_subscription.disposable = slot
         try:
             self.emit(IterationStart(stream_id="", seq=0, iteration=self.iteration, provider_details=details))
-            stream = s.wire.entry(s.client, **params)
+            stream = s.entry(s.client, **params)
             if s.turn is not None:
                 stream = s.turn(stream)
         except Exception as exc:  # e.g. botocore rejects the next request's parameters
@@ -313,7 +338,7 @@ class _LoopRun:
         try:
             response = self.acc.current()
             s = self.s
-            assistant = s.wire.render_assistant(response)
+            assistant = s.spec.render_assistant(response)
             calls = list(response.tool_calls)
             wants_tools = (
                 bool(calls) and all(c.complete for c in calls) and response.stop_reason != "max_tokens"
@@ -361,7 +386,7 @@ class _LoopRun:
             if self.done:
                 return
             s = self.s
-            items = assistant + s.wire.render_tool_results(results)
+            items = assistant + s.spec.render_tool_results(results)  # type: ignore[misc]
             at_limit = self.iteration >= s.max_iterations
             if at_limit and not s.final_answer:
                 self.end_iteration("max_iterations", items)

@@ -37,7 +37,7 @@ from rxstream.testing import (
 )
 
 PROVIDERS = ["anthropic", "openai", "openai-responses", "bedrock", "bedrock-invoke"]
-ROUTE = {"bedrock": "bedrock-converse"}  # emulator route names that differ from provider names
+ROUTE: dict[str, str] = {}  # emulator route names equal provider names
 ENTRIES: dict[str, Callable[..., Observable[StreamEvent]]] = {
     "anthropic": rxs.from_anthropic,
     "openai": rxs.from_openai,
