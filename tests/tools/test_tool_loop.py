@@ -839,3 +839,19 @@ def test_dispose_while_a_sync_tool_runs_discards_its_result(emu: ProviderEmulato
     assert len(c.items) == seen and not c.done.is_set()
     assert not any(e.type == "tool_result" for e in c.items)
     assert len(emu.requests) == start + 1
+
+
+def test_every_provider_spec_carries_the_tool_hooks(emu: ProviderEmulator, clients: Clients) -> None:
+    from rxstream.providers import PROVIDERS
+
+    for name, spec in PROVIDERS.items():
+        assert spec.render_tools and spec.render_tool_results and spec.disable_tools, name
+    # the registry's entry point works as well as the public function
+    play(ToolConversation([TWO_CALLS, ANSWER]))
+    spec = PROVIDERS["openai"]
+    params = request_params("openai", [user_message("openai", "x")])
+    stream = rxs.tool_loop(
+        spec.entry_point, clients.client("openai"), tools=[get_weather, get_time], **params
+    )
+    events, error = run(stream)
+    assert error is None and events[-1].type == "iteration_end"
