@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,7 @@ def record(turns: list[ResponseScript], root: Path) -> None:
             emu.enqueue(turn)
             request = {
                 "model": "m",
-                "max_tokens": 10,
+                "max_tokens": 64000,
                 "messages": [{"role": "user", "content": "x"}],
                 "stream": True,
             }
@@ -213,6 +214,25 @@ def capture_bodies(client: Any, tool: rxs.Tool) -> list[dict[str, Any]]:
     return bodies
 
 
+def relay_cost(n: int = 50_000, repeat: int = 5) -> float:
+    """µs per model-turn event spent in the loop's relay (restamp seq/stream_id + accumulate)."""
+    from reactivex.observer import Observer
+
+    from rxstream.events import TextDelta
+    from rxstream.tools.loop import _LoopRun
+
+    events = [TextDelta(stream_id="s", seq=i, text=f" w{i}") for i in range(n)]
+    times = []
+    for _ in range(repeat):
+        settings: Any = types.SimpleNamespace(history=[])  # emit uses no other setting
+        run = _LoopRun(settings, Observer(), None)
+        start = time.perf_counter()
+        for e in events:
+            run.emit(e)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) / n * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--words", type=int, default=2000, help="text deltas per turn")
@@ -241,6 +261,7 @@ def main() -> None:
                 f"| {r['separate_events_per_s']:,.0f} |"
             )
     print()
+    print(f"relay per model-turn event (restamp + accumulate, in-process): {relay_cost():.2f} µs")
     for name in (noop_async.name, noop_sync.name):
         one, four = results[(name, 1)], results[(name, 4)]
         per_call = (four["overhead_per_iteration_us"] - one["overhead_per_iteration_us"]) * 10 / (9 * 3)

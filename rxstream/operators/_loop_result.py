@@ -79,7 +79,10 @@ class LoopAccumulator:
 
     def add(self, event: StreamEvent) -> None:
         """Apply one event."""
-        if isinstance(event, IterationStart):
+        kind = type(event)
+        if kind is not IterationStart and kind is not ToolResult and kind is not IterationEnd:
+            self._current.add(event)  # a model-turn event (the hot path)
+        elif isinstance(event, IterationStart):
             self._current = ResponseAccumulator()
             if event.iteration == 1 and event.provider_details:
                 self._messages = list(event.provider_details.get("messages", []))
@@ -91,8 +94,6 @@ class LoopAccumulator:
             self._stop = event.stop_reason
             if event.provider_details:
                 self._messages.extend(event.provider_details.get("messages", []))
-        else:
-            self._current.add(event)
 
     def current(self) -> Response:
         """The `Response` of the iteration in progress so far."""
