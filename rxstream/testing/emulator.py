@@ -205,9 +205,18 @@ class _ClientGone(Exception):
 
 
 class _DropLogFilter(logging.Filter):
-    """Hides uvicorn's traceback for the emulator's deliberate connection drops."""
+    """Hides uvicorn's traceback for the emulator's deliberate connection drops.
+
+    Also hides asyncio's ``socket.send() raised exception.`` warning when it comes from the
+    emulator's own thread: it is logged for every write after a client went away (a
+    disposed stream), which is the expected end of a cancelled response, not a fault.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "asyncio":
+            return not (
+                record.threadName == "rxstream-emulator" and record.msg == "socket.send() raised exception."
+            )
         exc = record.exc_info[1] if record.exc_info else None
         return not isinstance(exc, _DropConnection)
 
@@ -295,6 +304,7 @@ class ProviderEmulator:
         sock.bind((self._host, self._port))
         self._port = sock.getsockname()[1]
         logging.getLogger("uvicorn.error").addFilter(_DROP_FILTER)
+        logging.getLogger("asyncio").addFilter(_DROP_FILTER)
         config = uvicorn.Config(
             self._app,
             host=self._host,
