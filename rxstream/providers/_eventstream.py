@@ -78,8 +78,9 @@ def decode_frames(chunks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
         ``{member_name: payload}`` dicts as boto3 yields them (payload parsed as JSON).
 
     Raises:
-        EventStreamDecodeError: a frame has an impossible length or a CRC32 mismatch, or the
-            body ends inside a frame.
+        EventStreamDecodeError: a frame has an impossible length or a CRC32 mismatch, bad
+            headers, a payload that is not JSON or a ``chunk`` whose ``bytes`` is not base64,
+            or the body ends inside a frame.
     """
     buf = b""
     pending: list[bytes] = []  # pieces of a frame larger than the chunks that carry it

@@ -81,6 +81,7 @@ from typing import Any, Protocol
 from reactivex import Observable, abc
 
 from rxstream._extras import require
+from rxstream._lean import text_delta, thinking_delta, tool_call_delta
 from rxstream.errors import (
     ConfigurationError,
     ProviderError,
@@ -95,9 +96,7 @@ from rxstream.events import (
     StreamEnd,
     StreamEvent,
     StreamStart,
-    TextDelta,
     ThinkingDelta,
-    ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
     Usage,
@@ -153,9 +152,6 @@ _RETRYABLE_CODES = frozenset(
         "ModelTimeoutException",
     }
 )
-
-_new_text = TextDelta.model_construct
-_new_thinking = ThinkingDelta.model_construct
 
 
 def normalize_bedrock_stop_reason(raw: str | None) -> StopReason:
@@ -301,7 +297,8 @@ class BedrockConverseNormaliser:
                 elif _is_exception_member(kind):
                     raise _exception_from_dict(kind, body, self.request_id, self.provider)
                 # anything else: an event type newer than this code; ignored (forward compatible)
-            except (KeyError, TypeError, AttributeError) as exc:
+            except (KeyError, TypeError, AttributeError, ValueError) as exc:
+                # ValueError includes pydantic's ValidationError: a wrong-typed field.
                 raise StreamDecodeError(
                     f"{self.provider}: unexpected shape of a {kind!r} event ({type(exc).__name__}: {exc})",
                     raw=str(body),
@@ -331,9 +328,11 @@ class BedrockConverseNormaliser:
         delta = body["delta"]
         text = delta.get("text")
         if text:
-            events.append(
-                _new_text(stream_id=self.stream_id, seq=self._next(), provider_details=None, text=text)
-            )
+            if not isinstance(text, str):
+                raise TypeError("delta.text is not a string")
+            seq = self._seq
+            self._seq = seq + 1
+            events.append(text_delta(self.stream_id, seq, text))
             return
         tool_delta = delta.get("toolUse")
         if tool_delta is not None:
@@ -345,13 +344,8 @@ class BedrockConverseNormaliser:
                 fragment = json.dumps(fragment)
             if fragment:
                 events.append(
-                    ToolCallDelta.model_construct(
-                        stream_id=self.stream_id,
-                        seq=self._next(),
-                        provider_details=None,
-                        index=tool.index,
-                        arguments_delta=fragment,
-                        partial_arguments=tool.buffer.append(fragment),
+                    tool_call_delta(
+                        self.stream_id, self._next(), tool.index, fragment, tool.buffer.append(fragment)
                     )
                 )
             return
@@ -363,15 +357,9 @@ class BedrockConverseNormaliser:
     def _reasoning(self, reasoning: dict[str, Any], events: list[StreamEvent]) -> None:
         text = reasoning.get("text")
         if text:
-            events.append(
-                _new_thinking(
-                    stream_id=self.stream_id,
-                    seq=self._next(),
-                    provider_details=None,
-                    text=text,
-                    signature=None,
-                )
-            )
+            if not isinstance(text, str):
+                raise TypeError("reasoningContent.text is not a string")
+            events.append(thinking_delta(self.stream_id, self._next(), text))
         signature = reasoning.get("signature")
         if signature:
             events.append(ThinkingDelta(stream_id=self.stream_id, seq=self._next(), signature=signature))
@@ -430,8 +418,11 @@ class BedrockConverseNormaliser:
         for block_index in sorted(self._tools):  # blocks the stream never stopped
             events.append(self._end_tool(self._tools[block_index]))
         self._tools.clear()
+        stop_reason = body.get("stopReason")
+        if stop_reason is not None and not isinstance(stop_reason, str):
+            raise TypeError("stopReason is not a string")
         self._stopped = True
-        self._stop_raw = body.get("stopReason")
+        self._stop_raw = stop_reason
         fields = body.get("additionalModelResponseFields")
         if fields is not None:
             self._stop_details["additional_model_response_fields"] = fields
@@ -506,7 +497,7 @@ def bedrock_usage(usage: dict[str, Any]) -> Usage:
 
     def pick(key: str) -> int:
         value = usage.get(key)
-        return value if isinstance(value, int) else 0
+        return value if type(value) is int else 0  # bool and float are not counts
 
     return Usage(
         input_tokens=pick("inputTokens"),
@@ -563,7 +554,16 @@ class BedrockInvokeNormaliser:
                 data = body.get("bytes") if isinstance(body, dict) else None
                 if not data:
                     continue
-                raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+                if isinstance(data, str):
+                    raw = data.encode("utf-8")
+                elif isinstance(data, bytes | bytearray | memoryview):
+                    raw = bytes(data)
+                else:
+                    raise StreamDecodeError(
+                        f"{self.provider}: chunk bytes are a {type(data).__name__}, not bytes",
+                        raw=str(data),
+                        provider=self.provider,
+                    )
                 value = parse_json_object(raw, provider=self.provider, what="chunk")
                 events.extend(self._inner.feed_json(value))
             elif _is_exception_member(kind):

@@ -299,7 +299,10 @@ class ProviderEmulator:
         if self._thread is not None:
             raise RuntimeError("ProviderEmulator is already started")
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # Protocol IPPROTO_TCP (not 0): asyncio sets TCP_NODELAY only on accepted sockets whose
+        # proto says TCP (asyncio/base_events.py `_set_nodelay`); without it Nagle + delayed ACK
+        # hold the first small event of a reused connection ~40 ms.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self._host, self._port))
         self._port = sock.getsockname()[1]
