@@ -289,8 +289,8 @@ def test_encode_frame_defaults_match_encode_message_and_botocore_reads_typed_hea
         b"payload",
     )
     (message,) = decode(frame)
-    headers: Any = message.headers
-    assert headers == {"flag": True, "n": 7, "s": "é"}
+    decoded: Any = message.headers
+    assert decoded == {"flag": True, "n": 7, "s": "é"}
     assert message.payload == b"payload"
 
 
