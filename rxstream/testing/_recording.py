@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,19 +55,24 @@ class WireRecording:
         content_type: The response ``content-type``.
         headers: The other response headers (request id, ...).
         events: The wire events, in order (`WireEvent`: name, JSON payload, exception flag).
+        seed: The seed of every random id and padding, so encoding is reproducible.
     """
 
     provider: str
     content_type: str
     headers: tuple[tuple[str, str], ...]
     events: tuple[WireEvent, ...]
+    seed: int
     _stream: WireStream
 
     def encode(self, events: Sequence[WireEvent] | None = None) -> list[bytes]:
         """Encode ``events`` (default: `events`) to one bytes item each, numbered from 0.
 
-        OpenAI Responses events get their ``sequence_number`` from their position.
+        OpenAI Responses events get their ``sequence_number`` from their position. The
+        same events always encode to the same bytes (Bedrock's random ``p`` padding is
+        drawn from `seed` anew on each call).
         """
+        self._stream.ids.rng.seed(self.seed)
         chosen = self.events if events is None else events
         return [self._stream.encode(event, seq) for seq, event in enumerate(chosen)]
 
@@ -97,13 +103,15 @@ class WireRecording:
         )
 
 
-def record_wire(provider: str, script: ResponseScript | None = None) -> WireRecording:
+def record_wire(provider: str, script: ResponseScript | None = None, *, seed: int = 0) -> WireRecording:
     """Render ``script`` as ``provider``'s complete wire stream (no fault, no pacing).
 
     Args:
         provider: One of the emulator's route names (see `ProviderName`).
         script: The reply; default ``ResponseScript()``. Its ``fault`` and
             ``unknown_event_after`` are ignored: mutate the events instead.
+        seed: Seed of the ids, timestamps-free padding and obfuscation values: the same
+            arguments give the same bytes.
 
     Returns:
         The recording. OpenAI Chat includes the usage chunk (rxstream's sources ask for it).
@@ -115,12 +123,13 @@ def record_wire(provider: str, script: ResponseScript | None = None) -> WireReco
         cls = _STREAMS[provider]
     except KeyError:
         raise ValueError(f"unknown provider {provider!r}; expected one of {sorted(_STREAMS)}") from None
-    ids = Ids()
+    ids = Ids(rng=random.Random(seed), created=1_700_000_000)
     stream = cls(script or ResponseScript(), dict(_BODIES.get(provider, {"stream": True})), ids, "req_raw")
     return WireRecording(
         provider=provider,
         content_type=cls.media_type,
         headers=tuple(stream.headers()),
         events=tuple(stream.events()),
+        seed=seed,
         _stream=stream,
     )

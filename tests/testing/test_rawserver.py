@@ -320,6 +320,7 @@ def test_record_wire_covers_every_provider_and_rejects_others() -> None:
     for provider in PROVIDERS:
         recording = record_wire(provider, ResponseScript(text="x"))
         assert recording.events and recording.body()
+        assert recording.body() == record_wire(provider, ResponseScript(text="x")).body() == recording.body()
         assert recording.content_type.startswith(("text/event-stream", "application/vnd.amazon.eventstream"))
     with pytest.raises(ValueError, match="unknown provider"):
         record_wire("nope")
