@@ -13,9 +13,11 @@ SDK-based sources, sync and async clients. For every case:
 * the server's reply ends (the client read it all or closed the connection), no thread
   or asyncio task is left behind, and file descriptors and RSS stay bounded.
 
-Examples per test: `EXAMPLES` (env ``RXSTREAM_FUZZ_EXAMPLES``; ``benchmarks/fuzz.py``
-runs thousands), derandomized so a run is reproducible; no shrinking in the normal suite
-(``RXSTREAM_FUZZ_SHRINK=1`` turns it on).
+Examples per hypothesis test: `EXAMPLES` (env ``RXSTREAM_FUZZ_EXAMPLES``), derandomized so
+a run is reproducible, without shrinking in the normal suite (``RXSTREAM_FUZZ_SHRINK=1``).
+The wrong-type sweep gives every field of every event type one wrong value
+(``RXSTREAM_FUZZ_EVERY_VALUE=1``: every value). ``python benchmarks/fuzz.py --examples N``
+runs the same tests with thousands of examples.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import gc
+import itertools
 import json
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,10 +59,12 @@ from rxstream.testing import (
     encode_frame,
     record_wire,
 )
+from rxstream.testing._rawserver import Ending
 from rxstream.testing._wire import dumps
 
-EXAMPLES = int(os.environ.get("RXSTREAM_FUZZ_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("RXSTREAM_FUZZ_EXAMPLES", "40"))
 SHRINK = os.environ.get("RXSTREAM_FUZZ_SHRINK") == "1"
+EVERY_VALUE = os.environ.get("RXSTREAM_FUZZ_EVERY_VALUE") == "1"
 TERMINAL_DEADLINE = float(os.environ.get("RXSTREAM_FUZZ_DEADLINE", "10"))
 """Seconds a case may take to reach its terminal (every case here needs milliseconds)."""
 
@@ -82,7 +86,10 @@ SCRIPT = ResponseScript(
     chunk_size=4,
 )
 SSE = ("anthropic", "openai", "openai-responses")
-TARGETS = [(p, m) for p in SSE for m in ("sync", "async")] + [("bedrock-converse", "sync"), ("bedrock-invoke", "sync")]
+TARGETS = [(p, m) for p in SSE for m in ("sync", "async")] + [
+    ("bedrock-converse", "sync"),
+    ("bedrock-invoke", "sync"),
+]
 TARGET_IDS = [f"{p}-{m}" for p, m in TARGETS]
 RECORDINGS = {p: record_wire(p, SCRIPT) for p in (*SSE, "bedrock-converse", "bedrock-invoke")}
 WRONG_VALUES: list[Any] = [None, 0, -1, 2**64, 1.5, 1e308, True, "", "x", [], {}, [1], {"a": 1}]
@@ -107,7 +114,9 @@ class Case:
             body=list(self.pieces),
             content_type=recording.content_type,
             headers=recording.headers,
-            ending="complete" if self.ending == "complete" else ("close" if self.ending == "close" else "reset"),
+            ending="complete"
+            if self.ending == "complete"
+            else ("close" if self.ending == "close" else "reset"),
         )
 
     def __repr__(self) -> str:
@@ -116,6 +125,9 @@ class Case:
             f"Case({self.provider}, steps={self.steps}, ending={self.ending}, "
             f"{len(self.pieces)} pieces, body={shown!r})"
         )
+
+
+_ENDINGS: dict[str, Ending] = {"complete": "complete", "close": "close", "reset": "reset"}
 
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -141,7 +153,9 @@ def _replace(value: Any, path: tuple[Any, ...], new: Any) -> Any:
     return copy
 
 
-def _reframe(event: WireEvent, payload: bytes, headers: list[tuple[str, str] | FrameHeader] | None = None) -> bytes:
+def _reframe(
+    event: WireEvent, payload: bytes, headers: list[tuple[str, str] | FrameHeader] | None = None
+) -> bytes:
     if headers is None:
         headers = [(":event-type", event.name), *_EVENTSTREAM_HEADERS]
     return encode_frame(headers, payload)
@@ -156,12 +170,17 @@ def _corrupt_json(provider: str, recording: WireRecording, event: WireEvent, seq
     if provider == "bedrock-converse":
         raw = dumps(event.payload).encode()
         return _reframe(event, raw[: int(len(raw) * cut)])
-    encoded = recording.encode([event])[0] if provider != "openai-responses" else recording.encode([event] * (seq + 1))[-1]
+    encoded = (
+        recording.encode([event])[0]
+        if provider != "openai-responses"
+        else recording.encode([event] * (seq + 1))[-1]
+    )
     start = encoded.index(b"data: ") + 6
     end = encoded.rindex(b"\n\n")
     return encoded[: start + int((end - start) * cut)] + b"\n\n"
 
 
+EVENT_MUTATIONS = ["drop", "duplicate", "swap", "retype", "retype", "corrupt_json", "frame"]
 _BAD_HEADERS: list[Callable[[WireEvent], list[tuple[str, str] | FrameHeader]]] = [
     lambda e: [(":message-type", "event"), (":content-type", "application/json")],  # no :event-type
     lambda e: [FrameHeader(":event-type", 4, b"\x00\x00\x00\x01"), *_EVENTSTREAM_HEADERS],  # int, not string
@@ -182,7 +201,9 @@ def cases(draw: st.DrawFn, provider: str) -> Case:
         if not events:
             break
         i = draw(st.integers(0, len(events) - 1))
-        kind = draw(st.sampled_from(["drop", "duplicate", "swap", "retype", "retype", "corrupt_json", "frame"]))
+        kind = draw(
+            st.sampled_from(["drop", "duplicate", "swap", "retype", "retype", "corrupt_json", "frame"])
+        )
         if kind == "drop":
             case.steps.append(f"drop event {i} ({events[i].name})")
             del events[i]
@@ -205,7 +226,9 @@ def cases(draw: st.DrawFn, provider: str) -> Case:
             value = draw(st.sampled_from(WRONG_VALUES))
             case.steps.append(f"event {i} ({events[i].name}) field {list(path)} = {value!r}")
             if path or provider != "openai-responses":
-                events[i] = WireEvent(events[i].name, _replace(events[i].payload, path, value), events[i].exception)
+                events[i] = WireEvent(
+                    events[i].name, _replace(events[i].payload, path, value), events[i].exception
+                )
             else:  # Responses encoding adds sequence_number to an object: write the value as is
                 overrides[i] = f"event: {events[i].name}\ndata: {dumps(value)}\n\n".encode()
         elif kind == "corrupt_json" and not isinstance(events[i].payload, str):
@@ -262,7 +285,7 @@ def cases(draw: st.DrawFn, provider: str) -> Case:
     else:
         cuts = sorted(set(draw(st.lists(st.integers(0, max(0, len(body))), max_size=8))))
         bounds = [0, *cuts, len(body)]
-        case.pieces = [body[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+        case.pieces = [body[a:b] for a, b in itertools.pairwise(bounds) if b > a]
     case.ending = draw(st.sampled_from(["complete", "complete", "close", "reset"]))
     return case
 
@@ -331,7 +354,7 @@ class Outcome:
     timed_out: bool = False
 
 
-class Recorder:
+class Recorder(abc.ObserverBase[Response]):
     """Records the source's events (tapped) and what ``rso.final()`` gives the consumer."""
 
     def __init__(self, signal: Callable[[], None]) -> None:
@@ -361,7 +384,9 @@ class Recorder:
 
 def make_source(provider: str, client: Any) -> Observable[StreamEvent]:
     if provider == "anthropic":
-        return rxs.from_anthropic(client, model="m", max_tokens=64, messages=[{"role": "user", "content": "x"}])
+        return rxs.from_anthropic(
+            client, model="m", max_tokens=64, messages=[{"role": "user", "content": "x"}]
+        )
     if provider == "openai":
         return rxs.from_openai(client, model="m", messages=[{"role": "user", "content": "x"}])
     if provider == "openai-responses":
@@ -388,6 +413,7 @@ def sync_client(provider: str, server: RawBytesServer) -> Any:
 
 
 def async_client(provider: str, server: RawBytesServer) -> Any:
+    """An async SDK client (create it on the loop that will use it)."""
     if provider == "anthropic":
         return anthropic.AsyncAnthropic(api_key="sk-fuzz", base_url=server.anthropic_base_url, max_retries=0)
     return openai.AsyncOpenAI(api_key="sk-fuzz", base_url=server.openai_base_url, max_retries=0)
@@ -403,31 +429,32 @@ def run_sync(stream: Observable[StreamEvent]) -> Outcome:
     return recorder.outcome
 
 
-async def run_async(provider: str, server: RawBytesServer) -> tuple[Outcome, set[asyncio.Task[Any]]]:
+async def run_async(stream: Observable[StreamEvent]) -> tuple[Outcome, set[asyncio.Task[Any]]]:
+    """Run on the current loop; return the outcome and the tasks still running after it."""
     done = asyncio.Event()
     loop = asyncio.get_running_loop()
+    before = asyncio.all_tasks()
 
     def signal() -> None:
-        if threading.current_thread() is threading.main_thread():
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
             done.set()
         else:
             loop.call_soon_threadsafe(done.set)
 
     recorder = Recorder(signal)
-    client = async_client(provider, server)
+    subscription: abc.DisposableBase = recorder.observe(stream).subscribe(recorder)
     try:
-        subscription: abc.DisposableBase = recorder.observe(make_source(provider, client)).subscribe(recorder)
-        try:
-            await asyncio.wait_for(done.wait(), TERMINAL_DEADLINE)
-        except TimeoutError:
-            recorder.outcome.timed_out = True
-            subscription.dispose()
-    finally:
-        await client.close()
-    current = asyncio.current_task()
-    others = {t for t in asyncio.all_tasks() if t is not current}
+        await asyncio.wait_for(done.wait(), TERMINAL_DEADLINE)
+    except TimeoutError:
+        recorder.outcome.timed_out = True
+        subscription.dispose()
+    others = asyncio.all_tasks() - before
     if others:
-        await asyncio.wait(others, timeout=2.0)
+        await asyncio.wait(others, timeout=TERMINAL_DEADLINE)
     return recorder.outcome, {t for t in others if not t.done()}
 
 
@@ -458,8 +485,15 @@ def check_outcome(outcome: Outcome, case: Case) -> None:
         assert outcome.finals[0].text == _text(outcome.events), f"final text differs: {case!r}"
 
 
+_SHARED_THREADS = (
+    "rxstream-rawserver",  # the server's own
+    "ThreadPoolExecutor",  # the sync sources' shared reader pool (threads are reused)
+    "asyncio_",  # the harness loop's default executor (getaddrinfo); joined by Runner.close()
+)
+
+
 def _threads() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if not t.name.startswith(("rxstream-rawserver", "ThreadPoolExecutor"))}
+    return {t for t in threading.enumerate() if not t.name.startswith(_SHARED_THREADS)}
 
 
 def _pool_threads() -> int:
@@ -479,17 +513,22 @@ def _rss_mb() -> float:
 
 
 class Harness:
-    """One server and one sync client per provider, shared by the examples of a test."""
+    """One server, one asyncio loop and one client per provider and mode, shared by the examples."""
 
     def __init__(self) -> None:
         self.server = RawBytesServer()
         self.server.start()
-        self.clients: dict[str, Any] = {}
+        self.runner = asyncio.Runner()
+        self.clients: dict[tuple[str, str], Any] = {}
 
-    def client(self, provider: str) -> Any:
-        if provider not in self.clients:
-            self.clients[provider] = sync_client(provider, self.server)
-        return self.clients[provider]
+    def client(self, provider: str, mode: str = "sync") -> Any:
+        key = (provider, mode)
+        if key not in self.clients:
+            if mode == "sync":
+                self.clients[key] = sync_client(provider, self.server)
+            else:
+                self.clients[key] = async_client(provider, self.server)
+        return self.clients[key]
 
     def violation(self, provider: str, mode: str, case: Case) -> str | None:
         """Run ``case``; return the broken invariant's message, or ``None``."""
@@ -505,11 +544,12 @@ class Harness:
         before = len(server.exchanges)
         threads = _threads()
         server.enqueue(case.reply(RECORDINGS[provider]))
+        stream = make_source(provider, self.client(provider, mode))
         if mode == "sync":
-            outcome = run_sync(make_source(provider, self.client(provider)))
+            outcome = run_sync(stream)
             leftover_tasks: set[asyncio.Task[Any]] = set()
         else:
-            outcome, leftover_tasks = asyncio.run(run_async(provider, server))
+            outcome, leftover_tasks = self.runner.run(run_async(stream))
         check_outcome(outcome, case)
         assert not leftover_tasks, f"asyncio tasks left behind {leftover_tasks}: {case!r}"
         for index in range(before, len(server.exchanges)):
@@ -519,9 +559,13 @@ class Harness:
             assert not thread.is_alive(), f"thread {thread.name} left behind: {case!r}"
 
     def close(self) -> None:
-        for client in self.clients.values():
-            client.close()
+        for (_, mode), client in self.clients.items():
+            if mode == "sync":
+                client.close()
+            else:
+                self.runner.run(client.close())
         self.clients.clear()
+        self.runner.close()
         gc.collect()  # boto3's close() leaves a pooled urllib3 connection to the GC
         self.server.wait_until_idle(timeout=TERMINAL_DEADLINE)
         self.server.stop()
@@ -529,12 +573,16 @@ class Harness:
 
 @pytest.fixture
 def harness() -> Iterator[Harness]:
-    fds, pool, rss = _fds(), _pool_threads(), _rss_mb()
+    fds, pool, rss, threads = _fds(), _pool_threads(), _rss_mb(), set(threading.enumerate())
     h = Harness()
     try:
         yield h
     finally:
         h.close()
+    left = [
+        t.name for t in set(threading.enumerate()) - threads if not t.name.startswith("ThreadPoolExecutor")
+    ]
+    assert not left, f"threads left behind: {left}"
     assert _fds() <= fds + 2, f"file descriptors grew from {fds} to {_fds()}"
     assert _pool_threads() <= max(pool, 1) + 2, "reader pool threads stuck"
     assert _rss_mb() - rss < 200, f"RSS grew {rss:.0f} -> {_rss_mb():.0f} MB"
@@ -552,13 +600,14 @@ def test_valid_recorded_streams_complete_back_to_back_on_one_client(
     case = Case(provider, ["none"], recording.body(), recording.encode())
     for _ in range(5):
         harness.server.enqueue(case.reply(recording))
+    client = harness.client(provider, mode)
     if mode == "async":
         for _ in range(5):
-            outcome, leftover = asyncio.run(run_async(provider, harness.server))
+            outcome, leftover = harness.runner.run(run_async(make_source(provider, client)))
             check_outcome(outcome, case)
+            assert not leftover
             assert outcome.terminals[0][0] == "completed" and _text(outcome.events) == SCRIPT.text
         return
-    client = harness.client(provider)
     results: list[Outcome] = []
     all_done = threading.Event()
 
@@ -591,5 +640,6 @@ def test_mutated_streams_end_with_one_typed_terminal(harness: Harness, provider:
 
 @pytest.mark.parametrize("provider", [p for p, m in TARGETS if m == "sync"])
 def test_every_field_with_a_wrong_type_ends_with_one_typed_terminal(harness: Harness, provider: str) -> None:
-    violations = [v for case in wrong_type_cases(provider) if (v := harness.violation(provider, "sync", case))]
+    every = wrong_type_cases(provider, every_value=EVERY_VALUE)
+    violations = [v for case in every if (v := harness.violation(provider, "sync", case))]
     assert not violations, f"{len(violations)} violations:\n" + "\n".join(v[:600] for v in violations[:15])
