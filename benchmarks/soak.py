@@ -250,10 +250,15 @@ def check(result: Result, emu: ProviderEmulator, deadline: float) -> None:
                     expected = StreamInterruptedError if fault.kind == "drop" else ProviderError
                     if fault.kind == "stall" or not isinstance(error, expected):
                         result.misclassified = True
-            elif (plan.script.fault is None or plan.script.fault.kind == "stall") and text != plan.script.text:
+            elif _expects_full_text(plan) and text != plan.script.text:
                 result.problems.append("completed with the wrong text")
     elif len(result.terminals) > 1:
         result.problems.append(f"{len(result.terminals)} terminals after disposal")
+
+
+def _expects_full_text(plan: Plan) -> bool:
+    fault = plan.script.fault
+    return fault is None or fault.kind == "stall"
 
 
 def wait_connections_ended(emu: ProviderEmulator, deadline: float) -> int:
