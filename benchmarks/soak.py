@@ -91,6 +91,7 @@ class Result:
     problems: list[str] = field(default_factory=list)
     failed_without_fault: bool = False
     misclassified: bool = False
+    error: str = ""
 
 
 def make_plan(index: int, rng: random.Random, fault_rate: float, dispose_rate: float) -> Plan:
@@ -228,7 +229,21 @@ def run_stream(plan: Plan, clients: Clients, deadline: float) -> Result:
     return result
 
 
-def check(result: Result, emu: ProviderEmulator, deadline: float) -> None:
+def check(result: Result) -> None:
+    """Record the broken invariants, then drop the events and errors (memory stays flat)."""
+    _check(result)
+    error = result.terminals[0][1] if result.terminals else None
+    result.error = f"{type(error).__name__}: {error}" if error is not None else ""
+    result.terminals = [(kind, None) for kind, _ in result.terminals]
+    result.events.clear()
+
+
+def checked(result: Result) -> Result:
+    check(result)
+    return result
+
+
+def _check(result: Result) -> None:
     plan = result.plan
     text = "".join(e.text for e in result.events if e.type == "text_delta")
     if result.late_events:
@@ -339,15 +354,15 @@ def main() -> int:
         before = resources()
         started = time.perf_counter()
         for plan in plans[: args.streams]:
-            results.append(run_stream(plan, clients, args.deadline))
+            results.append(checked(run_stream(plan, clients, args.deadline)))
         sequential_s = time.perf_counter() - started
         started = time.perf_counter()
         with ThreadPoolExecutor(args.in_flight, thread_name_prefix="soak-driver") as pool:
-            results += list(pool.map(lambda p: run_stream(p, clients, args.deadline), plans[args.streams :]))
+            results += list(
+                pool.map(lambda p: checked(run_stream(p, clients, args.deadline)), plans[args.streams :])
+            )
         concurrent_s = time.perf_counter() - started
         still_streaming = wait_connections_ended(emu, args.deadline)
-        for result in results:
-            check(result, emu, args.deadline)
         gc.collect()
         after_open = resources()
         clients.close()
@@ -409,8 +424,7 @@ def report(
 
 
 def _error_name(result: Result) -> str:
-    error = result.terminals[0][1] if result.terminals else None
-    return f"no fault scripted, got {type(error).__name__}: {error}"[:200]
+    return f"no fault scripted, got {result.error}"[:200]
 
 
 if __name__ == "__main__":
