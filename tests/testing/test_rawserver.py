@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 import socket
 import threading
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -324,3 +326,13 @@ def test_record_wire_covers_every_provider_and_rejects_others() -> None:
         assert recording.content_type.startswith(("text/event-stream", "application/vnd.amazon.eventstream"))
     with pytest.raises(ValueError, match="unknown provider"):
         record_wire("nope")
+
+
+def test_the_reliability_docs_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
+    page = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.DOTALL)
+    for block in blocks:
+        exec(compile(block, str(page), "exec"), {"__name__": "__docs__"})
+    out = capsys.readouterr().out
+    assert "StreamInterruptedError True 'Hello raw world, one two'" in out
+    assert "StreamDecodeError False" in out
