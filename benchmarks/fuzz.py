@@ -29,7 +29,7 @@ def main() -> int:
     parser.add_argument("--examples", type=int, default=1000, help="examples per hypothesis test")
     parser.add_argument("--shrink", action="store_true", help="shrink failures to a minimal case")
     parser.add_argument("--seed", type=int, default=None, help="random seed instead of derandomized runs")
-    parser.add_argument("--deadline", type=float, default=10.0, help="seconds a case may take to end")
+    parser.add_argument("--deadline", type=float, default=5.0, help="seconds a case may take to end")
     parser.add_argument("-k", default=None, help="pytest -k expression (e.g. 'bedrock or sync')")
     args = parser.parse_args()
     env = dict(

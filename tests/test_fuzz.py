@@ -65,8 +65,9 @@ from rxstream.testing._wire import dumps
 EXAMPLES = int(os.environ.get("RXSTREAM_FUZZ_EXAMPLES", "40"))
 SHRINK = os.environ.get("RXSTREAM_FUZZ_SHRINK") == "1"
 EVERY_VALUE = os.environ.get("RXSTREAM_FUZZ_EVERY_VALUE") == "1"
-TERMINAL_DEADLINE = float(os.environ.get("RXSTREAM_FUZZ_DEADLINE", "10"))
-"""Seconds a case may take to reach its terminal (every case here needs milliseconds)."""
+TERMINAL_DEADLINE = float(os.environ.get("RXSTREAM_FUZZ_DEADLINE", "5"))
+"""Seconds a case may take to reach its terminal (each needs tens of milliseconds at most)."""
+BACK_TO_BACK = 10
 
 FUZZ_SETTINGS = settings(
     max_examples=EXAMPLES,
@@ -595,14 +596,14 @@ def harness() -> Iterator[Harness]:
 def test_valid_recorded_streams_complete_back_to_back_on_one_client(
     harness: Harness, provider: str, mode: str
 ) -> None:
-    """The unmutated stream, five times in a row on one client, each started from the last terminal."""
+    """The unmutated stream, 10 times in a row on one client, each started from the last terminal."""
     recording = RECORDINGS[provider]
     case = Case(provider, ["none"], recording.body(), recording.encode())
-    for _ in range(5):
+    for _ in range(BACK_TO_BACK):
         harness.server.enqueue(case.reply(recording))
     client = harness.client(provider, mode)
     if mode == "async":
-        for _ in range(5):
+        for _ in range(BACK_TO_BACK):
             outcome, leftover = harness.runner.run(run_async(make_source(provider, client)))
             check_outcome(outcome, case)
             assert not leftover
@@ -612,7 +613,7 @@ def test_valid_recorded_streams_complete_back_to_back_on_one_client(
     all_done = threading.Event()
 
     def next_stream() -> None:
-        if len(results) == 5:
+        if len(results) == BACK_TO_BACK:
             all_done.set()
             return
         recorder = Recorder(lambda: next_stream())
@@ -620,7 +621,7 @@ def test_valid_recorded_streams_complete_back_to_back_on_one_client(
         recorder.observe(make_source(provider, client)).subscribe(recorder)
 
     next_stream()
-    assert all_done.wait(TERMINAL_DEADLINE)
+    assert all_done.wait(TERMINAL_DEADLINE * 2)
     for outcome in results:
         check_outcome(outcome, case)
         error = outcome.terminals[0][1]
