@@ -62,7 +62,7 @@ from rxstream.testing import (
 from rxstream.testing._rawserver import Ending
 from rxstream.testing._wire import dumps
 
-EXAMPLES = int(os.environ.get("RXSTREAM_FUZZ_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("RXSTREAM_FUZZ_EXAMPLES", "30"))
 SHRINK = os.environ.get("RXSTREAM_FUZZ_SHRINK") == "1"
 EVERY_VALUE = os.environ.get("RXSTREAM_FUZZ_EVERY_VALUE") == "1"
 TERMINAL_DEADLINE = float(os.environ.get("RXSTREAM_FUZZ_DEADLINE", "5"))
@@ -572,8 +572,9 @@ class Harness:
         self.server.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def harness() -> Iterator[Harness]:
+    """One harness for the module; its teardown checks threads, fds and RSS over the whole run."""
     fds, pool, rss, threads = _fds(), _pool_threads(), _rss_mb(), set(threading.enumerate())
     h = Harness()
     try:
@@ -599,6 +600,7 @@ def test_valid_recorded_streams_complete_back_to_back_on_one_client(
     """The unmutated stream, 10 times in a row on one client, each started from the last terminal."""
     recording = RECORDINGS[provider]
     case = Case(provider, ["none"], recording.body(), recording.encode())
+    harness.server.dequeue_all()
     for _ in range(BACK_TO_BACK):
         harness.server.enqueue(case.reply(recording))
     client = harness.client(provider, mode)
