@@ -109,11 +109,12 @@ class Case:
     body: bytes = b""
     pieces: list[bytes] = field(default_factory=list)
     ending: str = "complete"
+    content_type: str | None = None  # None: the recording's
 
     def reply(self, recording: WireRecording) -> RawReply:
         return RawReply(
             body=list(self.pieces),
-            content_type=recording.content_type,
+            content_type=self.content_type or recording.content_type,
             headers=recording.headers,
             ending="complete"
             if self.ending == "complete"
@@ -124,7 +125,7 @@ class Case:
         shown = self.body if len(self.body) <= 1500 else self.body[:700] + b"..." + self.body[-700:]
         return (
             f"Case({self.provider}, steps={self.steps}, ending={self.ending}, "
-            f"{len(self.pieces)} pieces, body={shown!r})"
+            f"content_type={self.content_type}, {len(self.pieces)} pieces, body={shown!r})"
         )
 
 
@@ -288,6 +289,8 @@ def cases(draw: st.DrawFn, provider: str) -> Case:
         bounds = [0, *cuts, len(body)]
         case.pieces = [body[a:b] for a, b in itertools.pairwise(bounds) if b > a]
     case.ending = draw(st.sampled_from(["complete", "complete", "close", "reset"]))
+    if draw(st.integers(0, 7)) == 0:
+        case.content_type = draw(st.sampled_from(["application/json", "text/plain", "text/html"]))
     return case
 
 
