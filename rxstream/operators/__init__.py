@@ -81,6 +81,13 @@ Cancellation:
       signal:                     ------c
       take_until_cancelled(sig):  -a-b--|
 
+Telemetry (extra ``rxstream[otel]``; events pass through unchanged):
+
+* ``traced(*, tracer_provider=None, meter_provider=None, capture_content=False)``: one
+  OpenTelemetry GenAI ``CLIENT`` span per subscription, ended exactly once (completion,
+  error or disposal), and the GenAI client metrics on the scheduler clock (see
+  `rxstream.telemetry`).
+
 Retry and flow control:
 
 * ``retry_stream(max_attempts=3, *, backoff=0.5, max_backoff=30.0, jitter=0.2,
@@ -113,6 +120,7 @@ from rxstream.operators._stats import StatsTracker, StreamStats, stream_stats
 from rxstream.operators._take_until_cancelled import CancelSignal, take_until_cancelled
 from rxstream.operators._throttle_snapshots import throttle_snapshots
 from rxstream.operators._timeouts import first_token_timeout, idle_timeout, total_timeout
+from rxstream.operators._traced import traced
 
 __all__ = [
     "CancelSignal",
@@ -135,4 +143,5 @@ __all__ = [
     "text",
     "throttle_snapshots",
     "total_timeout",
+    "traced",
 ]
