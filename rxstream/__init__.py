@@ -8,6 +8,7 @@ Sources (each returns a cold ``reactivex.Observable[StreamEvent]``; nothing is s
 * `from_openai_responses(client, **params)`: OpenAI Responses API.
 * `from_bedrock(client, **params)`: AWS Bedrock ConverseStream (boto3 ``bedrock-runtime``).
 * `from_bedrock_invoke(client, **params)`: Bedrock InvokeModelWithResponseStream (Anthropic models).
+* `replay(path_or_file, speed=1.0)`: a recorded cassette (`rxstream.cassette`) with its timing.
 
 Example:
     >>> import rxstream as rxs
@@ -19,6 +20,7 @@ Example:
 from __future__ import annotations
 
 from rxstream import errors, events, handlers, operators
+from rxstream.cassette import replay
 from rxstream.events import (
     StopReason,
     StreamEnd,
@@ -73,4 +75,5 @@ __all__ = [
     "from_openai_responses",
     "handlers",
     "operators",
+    "replay",
 ]

@@ -88,6 +88,11 @@ Telemetry (extra ``rxstream[otel]``; events pass through unchanged):
   error or disposal), and the GenAI client metrics on the scheduler clock (see
   `rxstream.telemetry`).
 
+Recording (see `rxstream.cassette`; replay with ``rxstream.replay``):
+
+* ``record(path_or_file, *, scheduler=None)``: events pass through unchanged and are
+  written to a JSON Lines cassette with their time offsets and the terminal.
+
 Retry and flow control:
 
 * ``retry_stream(max_attempts=3, *, backoff=0.5, max_backoff=30.0, jitter=0.2,
@@ -109,6 +114,7 @@ Retry and flow control:
 
 from __future__ import annotations
 
+from rxstream.cassette import record
 from rxstream.operators._basic import final, snapshots, text
 from rxstream.operators._buffer_tokens import buffer_tokens
 from rxstream.operators._coalesce_text import coalesce_text
@@ -135,6 +141,7 @@ __all__ = [
     "idle_timeout",
     "pausable",
     "rate_limit",
+    "record",
     "retry_stream",
     "smooth_text",
     "snapshots",
