@@ -8,6 +8,7 @@ Sources (each returns a cold ``reactivex.Observable[StreamEvent]``; nothing is s
 * `from_openai_responses(client, **params)`: OpenAI Responses API.
 * `from_bedrock(client, **params)`: AWS Bedrock ConverseStream (boto3 ``bedrock-runtime``).
 * `from_bedrock_invoke(client, **params)`: Bedrock InvokeModelWithResponseStream (Anthropic models).
+* `from_redis(redis, key, after_seq=None)`: a stream published with ``publish_to_redis``.
 * `replay(path_or_file, speed=1.0)`: a recorded cassette (`rxstream.cassette`) with its timing.
 
 Example:
@@ -42,6 +43,7 @@ from rxstream.providers.bedrock import from_bedrock, from_bedrock_invoke
 from rxstream.providers.openai_chat import from_openai
 from rxstream.providers.openai_responses import from_openai_responses
 from rxstream.response import Response, ToolCall, apply
+from rxstream.sinks.redis import from_redis
 
 __version__ = "0.1.0"
 
@@ -73,6 +75,7 @@ __all__ = [
     "from_bedrock_invoke",
     "from_openai",
     "from_openai_responses",
+    "from_redis",
     "handlers",
     "operators",
     "replay",

@@ -93,6 +93,11 @@ Recording (see `rxstream.cassette`; replay with ``rxstream.replay``):
 * ``record(path_or_file, *, scheduler=None)``: events pass through unchanged and are
   written to a JSON Lines cassette with their time offsets and the terminal.
 
+Publishing (extra ``rxstream[redis]``; read back with ``rxstream.from_redis``):
+
+* ``publish_to_redis(redis, key, *, maxlen=10_000, ttl=3600)``: events pass through
+  undelayed and are appended, in order, to a Redis Stream (see `rxstream.redis`).
+
 Retry and flow control:
 
 * ``retry_stream(max_attempts=3, *, backoff=0.5, max_backoff=30.0, jitter=0.2,
@@ -119,6 +124,7 @@ from rxstream.operators._basic import final, snapshots, text
 from rxstream.operators._buffer_tokens import buffer_tokens
 from rxstream.operators._coalesce_text import coalesce_text
 from rxstream.operators._pausable import PausableBufferOverflow, pausable
+from rxstream.operators._publish_redis import publish_to_redis
 from rxstream.operators._rate_limit import rate_limit
 from rxstream.operators._retry import retry_stream
 from rxstream.operators._smooth_text import Chunking, smooth_text
@@ -140,6 +146,7 @@ __all__ = [
     "first_token_timeout",
     "idle_timeout",
     "pausable",
+    "publish_to_redis",
     "rate_limit",
     "record",
     "retry_stream",
