@@ -17,7 +17,6 @@ import pytest
 import reactivex
 import redis
 import redis.asyncio as aioredis
-from conftest import RedisServer
 from reactivex import operators as ops
 
 import rxstream as rxs
@@ -33,6 +32,7 @@ from rxstream.errors import (
 from rxstream.events import StreamEnd, StreamEvent, StreamStart, TextDelta, Usage
 from rxstream.response import Response
 from rxstream.testing import ProviderEmulator, ResponseScript
+from rxstream.testing.redis_server import RedisServer
 
 SECRET = "sk-ant-api03-SECRET-0123456789abcdef"
 WORKER = Path(__file__).with_name("redis_worker.py")
