@@ -104,14 +104,13 @@ def per_event_costs(server: RedisServer, n: int, repeat: int) -> list[dict[str, 
     add("publish_to_redis — cost seen by the stream (pipelined writer)", seen)
     add("publish_to_redis — until the last entry is in Redis", written)
 
-    def xadd_each(event: StreamEvent, key: str) -> None:
-        fields = {"seq": str(event.seq), "event": event.model_dump_json()}
-        client.xadd(key, fields)  # type: ignore[arg-type]
+    def xadd_each(key: str) -> Callable[[Observable[Any]], Observable[Any]]:
+        def write(event: StreamEvent) -> None:
+            client.xadd(key, {"seq": str(event.seq), "event": event.model_dump_json()})
 
-    per_event = [
-        run_through(events, ops.do_action(lambda e, k=f"bench:each:{i}": xadd_each(e, k)))
-        for i in range(repeat)
-    ]
+        return ops.do_action(write)
+
+    per_event = [run_through(events, xadd_each(f"bench:each:{i}")) for i in range(repeat)]
     add("one synchronous XADD round trip per event (the alternative)", per_event)
 
     reads = []
@@ -145,11 +144,11 @@ def fan_out(server: RedisServer, consumers: int, events_total: int, rate: float)
             latencies.append(now - sent[event.seq])
             received[0] += 1
 
+    def arrive(_: Exception | None = None) -> None:
+        finished.wait()
+
     subs = [
-        rxs.from_redis(client, key, block=60).subscribe(
-            on_next, lambda e: finished.wait(), lambda: finished.wait()
-        )
-        for _ in range(consumers)
+        rxs.from_redis(client, key, block=60).subscribe(on_next, arrive, arrive) for _ in range(consumers)
     ]
     events = make_events(events_total, sid="rxs_fanout")
     period = 1.0 / rate
