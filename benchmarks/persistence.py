@@ -206,7 +206,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print()
         print(
             f"Fan-out: 1 producer at {fan['producer_rate']:.0f} events/s → {fan['consumers']} consumers "
-            f"x {fan['events_per_consumer']:,} events: {fan['delivered_events_per_s']:,.0f} events/s delivered, "
+            f"x {fan['events_per_consumer']:,} events: "
+            f"{fan['delivered_events_per_s']:,.0f} events/s delivered, "
             f"latency p50 {fan['latency_p50_ms']:.2f} ms, p99 {fan['latency_p99_ms']:.2f} ms "
             f"({fan['delivered']:,} deliveries)."
         )
