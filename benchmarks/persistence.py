@@ -131,7 +131,7 @@ def per_event_costs(server: RedisServer, n: int, repeat: int) -> list[dict[str, 
 
 def fan_out(server: RedisServer, consumers: int, events_total: int, rate: float) -> dict[str, Any]:
     client = redis.Redis.from_url(server.url, max_connections=consumers + 8)
-    key = "bench:fanout"
+    key = f"bench:fanout:{consumers}:{events_total}:{rate:g}"
     sent: dict[int, float] = {}
     latencies: list[float] = []
     lock = threading.Lock()
