@@ -470,6 +470,16 @@ class _Reader:
                 )
             )
 
+    def fail_with(self, exc: Exception) -> None:
+        """Emit ``exc``: a Redis or socket error as a lost connection, anything else unchanged."""
+        from redis.exceptions import RedisError
+
+        if isinstance(exc, RedisError | OSError):
+            self.fail(exc)
+        elif not self.stopped:
+            self.stopped = True
+            self.observer.on_error(exc)
+
     def fail(self, exc: BaseException) -> None:
         if self.stopped:
             return
@@ -629,7 +639,7 @@ def _read_sync(client: Any, reader: _Reader, block: float | None) -> None:
                 reader.timeout(block, started)
                 return
     except Exception as exc:
-        reader.fail(exc)
+        reader.fail_with(exc)
 
 
 async def _read_async(client: Any, reader: _Reader, block: float | None) -> None:
@@ -662,4 +672,4 @@ async def _read_async(client: Any, reader: _Reader, block: float | None) -> None
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        reader.fail(exc)
+        reader.fail_with(exc)
