@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from pathlib import Path
 from typing import Any, cast
 
@@ -222,15 +223,28 @@ def _collect(stream: reactivex.Observable[Any]) -> list[Any]:
     return list(stream.pipe(ops.to_list()).run())
 
 
+def _fail(failures: list[Exception], done: threading.Event, error: Exception) -> None:
+    failures.append(error)
+    done.set()
+
+
 def test_live_emulator_run_and_its_replay_give_the_same_outputs(tmp_path: Path) -> None:
     path = tmp_path / "live.jsonl"
     script = ResponseScript(text="One two three four five six seven eight.", event_delay=0.01)
     with ProviderEmulator(script) as emu, _client(emu) as client:
-        shared = _live(client).pipe(rso.record(path, params={"api_key": SECRET}), ops.replay())
+        # the operators run live, on the wall clock, next to the recorder
+        shared = _live(client).pipe(rso.record(path, params={"api_key": SECRET}), ops.publish())
+        outputs: list[tuple[list[Any], list[Any], list[Any]]] = []
+        failures: list[Exception] = []
+        done = threading.Event()
+        reactivex.zip(
+            shared.pipe(ops.to_list()),
+            shared.pipe(rso.coalesce_text(30.0), ops.to_list()),
+            shared.pipe(rso.smooth_text(delay=0.001), rso.text(), ops.to_list()),
+        ).subscribe(outputs.append, lambda e: _fail(failures, done, e), done.set)
         shared.connect()
-        live_events = _collect(shared)
-        live_coalesced = _collect(shared.pipe(rso.coalesce_text(30.0)))
-        live_smoothed = _collect(shared.pipe(rso.smooth_text(delay=0.001), rso.text()))
+        assert done.wait(30) and not failures
+        ((live_events, live_coalesced, live_smoothed),) = outputs
     assert "SECRET" not in path.read_text()
     cassette = read_cassette(path)
     assert cassette.problem is None and cassette.end == "completed"
@@ -257,8 +271,8 @@ def test_live_idle_timeout_and_its_replay_fail_the_same_way(tmp_path: Path) -> N
     path = tmp_path / "stall.jsonl"
     script = ResponseScript(text="alpha beta gamma delta", fault=Fault(kind="stall", after_events=4))
     with ProviderEmulator(script) as emu, _client(emu) as client, pytest.raises(IdleTimeout) as live:
-        _live(client).pipe(rso.record(path), rso.idle_timeout(0.3), rso.final()).run()
-    replayed = replay_virtual(path, reactivex.compose(rso.idle_timeout(0.3), rso.final()))
+        _live(client).pipe(rso.record(path), rso.idle_timeout(2.0), rso.final()).run()
+    replayed = replay_virtual(path, reactivex.compose(rso.idle_timeout(2.0), rso.final()))
     (message,) = replayed
     error = message.value.exception
     assert type(error) is IdleTimeout
