@@ -54,6 +54,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rxstream._extras import require
+from rxstream.cassette import redact
 from rxstream.events import StreamEnd, StreamEvent, StreamStart, TextDelta, ThinkingDelta, Usage, UsageUpdate
 from rxstream.response import ResponseAccumulator
 
@@ -308,7 +309,7 @@ class StreamTelemetry:
             error_type = f"{type(error).__module__}.{type(error).__qualname__}"
             attrs[ERROR_TYPE] = error_type
             span.set_attribute(ERROR_TYPE, error_type)
-            span.set_status(Status(StatusCode.ERROR, str(error)))
+            span.set_status(Status(StatusCode.ERROR, redact(str(error))))
         if cancelled:
             attrs[ATTR_CANCELLED] = True
             span.set_attribute(ATTR_CANCELLED, True)

@@ -178,7 +178,7 @@ def test_completed_stream_span_and_metrics_exact_on_virtual_time(otel: Otel) -> 
 
 def test_error_ends_the_span_with_status_error_and_error_type(otel: Otel) -> None:
     scheduler = TestScheduler()
-    error = ProviderError("overloaded", status_code=529, error_type="overloaded_error")
+    error = ProviderError(f"overloaded (key {SECRET_KEY})", status_code=529, error_type="overloaded_error")
     source = scheduler.create_cold_observable(
         on_next(0.1, start()), on_next(0.2, t(1, "a")), on_error(0.3, error)
     )
@@ -188,6 +188,8 @@ def test_error_ends_the_span_with_status_error_and_error_type(otel: Otel) -> Non
     assert getattr(results.messages[-1].value, "exception", None) is error
     (span,) = otel.spans()
     assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description is not None and "overloaded" in span.status.description
+    assert "SECRET" not in span.status.description
     assert span.attributes is not None
     assert span.attributes["error.type"] == "rxstream.errors.ProviderError"
     assert span.end_time == 1_300_000_000

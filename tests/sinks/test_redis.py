@@ -231,6 +231,15 @@ async def test_asyncio_client_publish_and_consume(redis_server: RedisServer) -> 
         rxs.from_redis(client, "a", after_seq=4).subscribe(resumed.append, on_completed=finished.set)
         await asyncio.wait_for(finished.wait(), 10)
         assert resumed == items[5:]
+        # disposal cancels a blocked asyncio reader at once
+        before = asyncio.all_tasks()
+        waiting = rxs.from_redis(client, "never", block=None).subscribe()
+        (reader,) = asyncio.all_tasks() - before
+        await asyncio.sleep(0.05)
+        assert not reader.done()
+        waiting.dispose()
+        await asyncio.wait_for(asyncio.wait({reader}), 1.0)
+        assert reader.cancelled()
     finally:
         await client.aclose()
 
