@@ -184,12 +184,15 @@ class _Writer:
     def event(self, event: StreamEvent, t: float) -> None:
         if self._closed:
             return
-        if not self._header_written:
+        first = not self._header_written
+        if first:
             if isinstance(event, StreamStart):
                 self._header(event.provider, event.model)
             else:
                 self._header(None, None)
         self._file.write(f'{{"t":{t!r},"event":{stream_event_adapter.dump_json(event).decode()}}}\n')
+        if first:  # the file identifies itself at once; later lines go through the buffer
+            self._file.flush()
 
     def footer(self, t: float, end: str, error: Exception | None = None) -> None:
         if self._closed:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any, cast
@@ -165,6 +167,31 @@ def test_truncated_and_corrupted_cassettes_emit_the_prefix_then_name_the_line(tm
     no_footer.write_text("".join(lines[:-1]))
     error = replay_virtual(no_footer)[-1].value.exception
     assert isinstance(error, CassetteError) and error.line == len(lines)
+
+
+def test_a_process_killed_mid_stream_leaves_a_readable_prefix(tmp_path: Path) -> None:
+    path = tmp_path / "crash.jsonl"
+    code = (
+        "import os, reactivex\n"
+        "from rxstream import operators as rso\n"
+        "from rxstream.events import StreamStart, TextDelta\n"
+        "def source(observer, scheduler=None):\n"
+        "    observer.on_next(StreamStart(stream_id='s', seq=0, provider='anthropic'))\n"
+        "    for i in range(1, 2000):\n"
+        "        observer.on_next(TextDelta(stream_id='s', seq=i, text=f' w{i}'))\n"
+        "    os._exit(9)  # a crash: no footer, no flush\n"
+        f"reactivex.create(source).pipe(rso.record({str(path)!r})).subscribe()\n"
+    )
+    crashed = subprocess.run([sys.executable, "-c", code], check=False, timeout=50)
+    assert crashed.returncode == 9
+    cassette = read_cassette(path)
+    assert cassette.header["provider"] == "anthropic"
+    assert 1 < len(cassette.events) < 2000
+    assert [e.seq for _, e in cassette.events] == list(range(len(cassette.events)))
+    messages = replay_virtual(path, speed=0)
+    error = messages[-1].value.exception
+    assert isinstance(error, CassetteError) and error.line == len(cassette.events) + 2
+    assert [m.value.value for m in messages[:-1]] == [e for _, e in cassette.events]
 
 
 def test_disposal_writes_a_disposed_footer_and_the_replay_then_stays_silent(tmp_path: Path) -> None:
