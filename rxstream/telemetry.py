@@ -11,28 +11,21 @@ installed package). The operator ``rxstream.operators.traced`` is the Rx shell a
 this module holds no Rx and no clock: every method takes ``now`` (a `datetime` from the
 scheduler), so durations are exact under ``TestScheduler``.
 
-Span (one per subscription, name ``"chat {model}"``, kind ``CLIENT``):
+Span (one per subscription, name ``"chat {model}"``, kind ``CLIENT``), attributes:
 
-==========================================  ==============================================
-attribute                                   value
-==========================================  ==============================================
-``gen_ai.operation.name``                   ``"chat"``
-``gen_ai.provider.name``                    ``anthropic`` / ``openai`` / ``aws.bedrock``
-                                            (from `StreamStart.provider`; others verbatim)
-``gen_ai.request.model``                    ``request_model``, else the reported model
-``gen_ai.response.model``                   `StreamStart.model`
-``gen_ai.response.id``                      `StreamStart.response_id`
-``gen_ai.response.finish_reasons``          ``[raw provider stop reason]`` at `StreamEnd`
-``gen_ai.usage.input_tokens``               the whole prompt: input + cache read + write
-``gen_ai.usage.output_tokens``              output tokens
-``gen_ai.usage.cache_read.input_tokens``    cache reads (when > 0)
-``gen_ai.usage.cache_creation.input_tokens`` cache writes (when > 0)
-``server.address`` / ``server.port``        when given to the instrumentation
-``error.type``                              on error: the rxstream error class, e.g.
-                                            ``rxstream.errors.ProviderError`` (status ERROR)
-``rxstream.cancelled``                      ``True`` when the subscriber disposed first
-``gen_ai.output.messages``                  only with ``capture_content=True``
-==========================================  ==============================================
+* ``gen_ai.operation.name``: ``"chat"``;
+* ``gen_ai.provider.name``: ``anthropic`` / ``openai`` / ``aws.bedrock`` (from
+  `StreamStart.provider`; other providers verbatim);
+* ``gen_ai.request.model``: ``request_model``, else the model reported in `StreamStart`;
+* ``gen_ai.response.model``, ``gen_ai.response.id``: from `StreamStart`;
+* ``gen_ai.response.finish_reasons``: ``[raw provider stop reason]`` at `StreamEnd`;
+* ``gen_ai.usage.input_tokens``: the whole prompt (input + cache read + cache write);
+  ``gen_ai.usage.output_tokens``; ``gen_ai.usage.cache_read.input_tokens`` and
+  ``gen_ai.usage.cache_creation.input_tokens`` when non-zero;
+* ``server.address`` / ``server.port``: when given to the instrumentation;
+* on error: ``error.type`` = the error class (e.g. ``rxstream.errors.ProviderError``) and
+  status ERROR; on disposal first: ``rxstream.cancelled`` = ``True``;
+* ``gen_ai.output.messages``: only with ``capture_content=True``.
 
 Metrics (histograms, seconds or ``{token}``; attributes: operation, provider, request and
 response model, server address, ``error.type`` on error, ``gen_ai.token.type`` for usage):
