@@ -22,6 +22,7 @@ Every ``XADD`` trims with ``MAXLEN ~ maxlen``; after the terminal entry the key 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -285,7 +286,8 @@ class _SyncWriter:
                     failed = True
                     owner._report(owner._failure(exc, batch[0].seq, self._acc))
                 finally:
-                    pipe.reset()
+                    with contextlib.suppress(Exception):  # a broken connection may fail to reset
+                        pipe.reset()
             for item in batch:
                 if item.event_obj is not None:
                     self._acc.add(item.event_obj)
@@ -348,7 +350,8 @@ class _AsyncWriter:
                     failed = True
                     owner._report(owner._failure(exc, batch[0].seq, self._acc))
                 finally:
-                    await pipe.reset()
+                    with contextlib.suppress(Exception):  # a broken connection may fail to reset
+                        await pipe.reset()
             for item in batch:
                 if item.event_obj is not None:
                     self._acc.add(item.event_obj)

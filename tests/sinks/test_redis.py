@@ -244,6 +244,32 @@ async def test_asyncio_client_publish_and_consume(redis_server: RedisServer) -> 
         await client.aclose()
 
 
+async def test_asyncio_publisher_reports_a_lost_server_and_keeps_the_local_stream(
+    redis_server: RedisServer,
+) -> None:
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        reported: list[PublishError] = []
+        publisher = rso.publish_to_redis(client, "a", on_publish_error=reported.append)
+        subject: reactivex.subject.Subject[StreamEvent] = reactivex.subject.Subject()
+        local: list[StreamEvent] = []
+        subject.pipe(publisher).subscribe(local.append)
+        items = events(6)
+        for event in items[:3]:
+            subject.on_next(event)
+        while await client.xlen("a") < 3:  # the writer task caught up
+            await asyncio.sleep(0.01)
+        redis_server.stop()
+        for event in items[3:]:
+            subject.on_next(event)
+        subject.on_completed()
+        await asyncio.wait_for(publisher.wait_closed(), 10)
+        assert local == items
+        assert len(reported) == 1 and reported[0].seq == 3 and reported[0].partial.text == "w1 w2 "
+    finally:
+        await client.aclose()
+
+
 def test_bad_arguments_raise_at_call_time(client: redis.Redis) -> None:
     with pytest.raises(ConfigurationError):
         rso.publish_to_redis(object(), "k")
