@@ -407,8 +407,8 @@ def replay(
 
     Args:
         path_or_file: A cassette path or an open text file.
-        speed: Playback speed factor (> 0; 2.0 plays twice as fast); ``0`` emits everything
-            at once (in one scheduled action).
+        speed: Playback speed factor (>= 0.001; 2.0 plays twice as fast); ``0`` emits
+            everything at once (in one scheduled action).
         scheduler: Where events are emitted. Default: the subscribe-time scheduler, else the
             shared ``TimeoutScheduler``.
 
@@ -416,7 +416,7 @@ def replay(
         A cold Observable of the recorded events.
 
     Raises:
-        ConfigurationError: at call time, for a negative or non-finite ``speed``, a target
+        ConfigurationError: at call time, for a ``speed`` that is not 0 or in [0.001, inf), a target
             that is neither a path nor readable, or a path that does not exist.
 
     Emits:
@@ -431,9 +431,11 @@ def replay(
     Example:
         >>> rxs.replay("answer.jsonl", speed=0).pipe(rso.final()).run().text  # doctest: +SKIP
     """
-    from rxstream.operators._core import check_scheduler, check_seconds, resolve_scheduler
+    from rxstream.operators._core import check_rate, check_scheduler, resolve_scheduler
 
-    factor = check_seconds("speed", speed, allow_zero=True)
+    factor = 0.0 if speed == 0 and not isinstance(speed, bool) else check_rate("speed", speed)
+    if 0 < factor < 0.001:
+        raise ConfigurationError(f"speed must be 0 or at least 0.001, got {speed!r}")
     explicit = check_scheduler(scheduler)
     _check_target(path_or_file, "read")
     preread: list[str] | None = None

@@ -230,6 +230,10 @@ def test_bad_arguments_raise_at_call_time(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError):
         rxs.replay(io.StringIO(""), speed=-1)
     with pytest.raises(ConfigurationError):
+        rxs.replay(io.StringIO(""), speed=1e-9)
+    with pytest.raises(ConfigurationError):
+        rxs.replay(io.StringIO(""), speed=float("nan"))
+    with pytest.raises(ConfigurationError):
         rso.record(42)  # type: ignore[arg-type]
 
 
