@@ -11,6 +11,12 @@ Sources (each returns a cold ``reactivex.Observable[StreamEvent]``; nothing is s
 * `from_redis(redis, key, after_seq=None)`: a stream published with ``publish_to_redis``.
 * `replay(path_or_file, speed=1.0)`: a recorded cassette (`rxstream.cassette`) with its timing.
 
+asyncio and iteration (`rxstream.aio`): `to_async_iterator` (``async for`` with
+backpressure), `to_iterator` (``for``), `from_async_iterable` (an async generator as a source).
+
+Several models at once (`rxstream.multi`): `merge_streams`, `race_first_token`,
+`speculative`, `fallback`, `compare_streams`.
+
 Example:
     >>> import rxstream as rxs
     >>> from rxstream import operators as rso
@@ -21,6 +27,7 @@ Example:
 from __future__ import annotations
 
 from rxstream import errors, events, handlers, operators
+from rxstream.aio import from_async_iterable, to_async_iterator, to_iterator
 from rxstream.cassette import replay
 from rxstream.events import (
     StopReason,
@@ -38,6 +45,15 @@ from rxstream.events import (
 )
 from rxstream.handlers import StreamHandler, attach
 from rxstream.manager import StreamHandle, StreamManager
+from rxstream.multi import (
+    Comparison,
+    Tagged,
+    compare_streams,
+    fallback,
+    merge_streams,
+    race_first_token,
+    speculative,
+)
 from rxstream.providers.anthropic import from_anthropic
 from rxstream.providers.bedrock import from_bedrock, from_bedrock_invoke
 from rxstream.providers.openai_chat import from_openai
@@ -48,6 +64,7 @@ from rxstream.sinks.redis import from_redis
 __version__ = "0.1.0"
 
 __all__ = [
+    "Comparison",
     "Response",
     "StopReason",
     "StreamEnd",
@@ -57,6 +74,7 @@ __all__ = [
     "StreamManager",
     "StreamReset",
     "StreamStart",
+    "Tagged",
     "TextDelta",
     "ThinkingDelta",
     "ToolCall",
@@ -68,15 +86,23 @@ __all__ = [
     "__version__",
     "apply",
     "attach",
+    "compare_streams",
     "errors",
     "events",
+    "fallback",
     "from_anthropic",
+    "from_async_iterable",
     "from_bedrock",
     "from_bedrock_invoke",
     "from_openai",
     "from_openai_responses",
     "from_redis",
     "handlers",
+    "merge_streams",
     "operators",
+    "race_first_token",
     "replay",
+    "speculative",
+    "to_async_iterator",
+    "to_iterator",
 ]

@@ -17,6 +17,7 @@
         ├── PausableBufferOverflow  pausable's bound reached on an asyncio loop (cannot block)
         ├── PublishError            publish_to_redis could not write (on its error channel)
         ├── StreamNotFoundError     from_redis: no stream under the key within ``block``
+        ├── AllSourcesFailedError   race_first_token: every source failed before content (.errors)
         └── StreamDecodeError       malformed wire data (bad SSE/JSON/event-stream frame)
             ├── ToolArgumentsError  a tool call's complete arguments are not a JSON object
             └── CassetteError       a cassette line is truncated or corrupted (names the line)
@@ -34,6 +35,7 @@ from typing import Any
 from rxstream.response import Response
 
 __all__ = [
+    "AllSourcesFailedError",
     "CassetteError",
     "ConfigurationError",
     "FirstTokenTimeout",
@@ -199,6 +201,22 @@ class PausableBufferOverflow(StreamError):
             retryable=False,
         )
         self.max_buffered = max_buffered
+
+
+class AllSourcesFailedError(StreamError):
+    """Every source of `rxstream.race_first_token` failed before delivering content.
+
+    Attributes:
+        errors: Each source's name mapped to its error, in the order they failed.
+    """
+
+    def __init__(self, errors: dict[str, Exception]) -> None:
+        detail = "; ".join(f"{name}: {type(error).__name__}" for name, error in errors.items())
+        super().__init__(
+            f"every source failed before content ({detail})",
+            retryable=any(getattr(error, "retryable", False) for error in errors.values()),
+        )
+        self.errors = errors
 
 
 class StreamCancelledError(StreamError):

@@ -29,6 +29,7 @@ import itertools
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -491,7 +492,7 @@ def check_outcome(outcome: Outcome, case: Case) -> None:
 
 _SHARED_THREADS = (
     "rxstream-rawserver",  # the server's own
-    "ThreadPoolExecutor",  # the sync sources' shared reader pool (threads are reused)
+    "rxstream-reader",  # the sync sources' shared ReaderPool (idle threads are reused, then retire)
     "asyncio_",  # the harness loop's default executor (getaddrinfo); joined by Runner.close()
 )
 
@@ -501,7 +502,10 @@ def _threads() -> set[threading.Thread]:
 
 
 def _pool_threads() -> int:
-    return sum(1 for t in threading.enumerate() if t.name.startswith("ThreadPoolExecutor"))
+    """Reader threads still running a job (idle pool threads wait for the next stream)."""
+    from rxstream.providers._source import default_scheduler
+
+    return default_scheduler().pool.busy
 
 
 def _fds() -> int:
@@ -584,12 +588,13 @@ def harness() -> Iterator[Harness]:
         yield h
     finally:
         h.close()
-    left = [
-        t.name for t in set(threading.enumerate()) - threads if not t.name.startswith("ThreadPoolExecutor")
-    ]
+    left = [t.name for t in set(threading.enumerate()) - threads if not t.name.startswith("rxstream-reader")]
     assert not left, f"threads left behind: {left}"
     assert _fds() <= fds + 2, f"file descriptors grew from {fds} to {_fds()}"
-    assert _pool_threads() <= max(pool, 1) + 2, "reader pool threads stuck"
+    deadline = time.monotonic() + TERMINAL_DEADLINE  # a reader returns just after its terminal
+    while _pool_threads() > pool and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _pool_threads() <= pool, "reader pool threads stuck"
     assert _rss_mb() - rss < 200, f"RSS grew {rss:.0f} -> {_rss_mb():.0f} MB"
 
 
