@@ -8,6 +8,8 @@ Sources (each returns a cold ``reactivex.Observable[StreamEvent]``; nothing is s
 * `from_openai_responses(client, **params)`: OpenAI Responses API.
 * `from_bedrock(client, **params)`: AWS Bedrock ConverseStream (boto3 ``bedrock-runtime``).
 * `from_bedrock_invoke(client, **params)`: Bedrock InvokeModelWithResponseStream (Anthropic models).
+* `from_redis(redis, key, after_seq=None)`: a stream published with ``publish_to_redis``.
+* `replay(path_or_file, speed=1.0)`: a recorded cassette (`rxstream.cassette`) with its timing.
 
 asyncio and iteration (`rxstream.aio`): `to_async_iterator` (``async for`` with
 backpressure), `to_iterator` (``for``), `from_async_iterable` (an async generator as a source).
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 from rxstream import errors, events, handlers, operators
 from rxstream.aio import from_async_iterable, to_async_iterator, to_iterator
+from rxstream.cassette import replay
 from rxstream.events import (
     StopReason,
     StreamEnd,
@@ -56,6 +59,7 @@ from rxstream.providers.bedrock import from_bedrock, from_bedrock_invoke
 from rxstream.providers.openai_chat import from_openai
 from rxstream.providers.openai_responses import from_openai_responses
 from rxstream.response import Response, ToolCall, apply
+from rxstream.sinks.redis import from_redis
 
 __version__ = "0.1.0"
 
@@ -92,10 +96,12 @@ __all__ = [
     "from_bedrock_invoke",
     "from_openai",
     "from_openai_responses",
+    "from_redis",
     "handlers",
     "merge_streams",
     "operators",
     "race_first_token",
+    "replay",
     "speculative",
     "to_async_iterator",
     "to_iterator",

@@ -19,8 +19,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     provider = pick_provider(args.provider)
     with open_session(provider, args.model, args.max_tokens, args.emulator) as session:
         announce(out, session)
+        stream = session.stream(args.prompt)
+        if args.record:
+            from rxstream.cassette import record
+
+            params = {"provider": session.provider, "model": session.model, "max_tokens": session.max_tokens}
+            stream = stream.pipe(record(args.record, params=params))
         try:
-            render_live(out, session.stream(args.prompt))
+            render_live(out, stream)
         except KeyboardInterrupt:
             out.print("\n[yellow]cancelled[/yellow]")
             return 130
@@ -65,6 +71,9 @@ def register(sub: Any) -> None:
         p = sub.add_parser(name, help=help_text)
         if name == "run":
             p.add_argument("prompt", help="the user message")
+            p.add_argument(
+                "--record", metavar="FILE", default=None, help="also write a cassette (JSON Lines)"
+            )
         p.add_argument("--provider", choices=PROVIDERS, default=None, help="default: first with an API key")
         p.add_argument("--model", default=None, help="model name (default per provider)")
         p.add_argument("--max-tokens", type=int, default=1024, help="output token limit (default 1024)")
