@@ -147,6 +147,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     with open_session(session_options(args)) as session:
         announce(err, session)
         stream = prepare_stream(session, prompt, getattr(args, "timeout", None))
+        if getattr(args, "record", None):
+            from rxstream.cassette import record
+
+            params = {"provider": session.provider, "model": session.model, "max_tokens": session.max_tokens}
+            stream = stream.pipe(record(args.record, params=params))
         try:
             outcome = emit(mode, stream, sys.stdout, console())
         except KeyboardInterrupt:
@@ -215,6 +220,7 @@ def register(sub: Any) -> None:
     run.add_argument("prompt", help="the user message ('-' reads it from stdin)")
     add_session_arguments(run)
     add_tool_arguments(run)
+    run.add_argument("--record", metavar="FILE", default=None, help="also write a cassette (JSON Lines)")
     run.add_argument("--json", action="store_true", help="write the typed events as JSON Lines to stdout")
     run.set_defaults(func=cmd_run)
     chat = sub.add_parser(

@@ -254,7 +254,9 @@ async def test_async_clients(emulator: ProviderEmulator, provider: str) -> None:
         client = anthropic.AsyncAnthropic(
             api_key=API_KEY, base_url=emulator.anthropic_base_url, max_retries=0
         )
-        stream = rxs.from_anthropic(client, model="m", max_tokens=256, messages=[{"role": "user", "content": "x"}])
+        stream = rxs.from_anthropic(
+            client, model="m", max_tokens=256, messages=[{"role": "user", "content": "x"}]
+        )
     else:
         client = openai.AsyncOpenAI(api_key=API_KEY, base_url=emulator.openai_base_url, max_retries=0)
         stream = rxs.from_openai(client, model="m", messages=[{"role": "user", "content": "x"}])
@@ -271,7 +273,9 @@ async def test_async_clients(emulator: ProviderEmulator, provider: str) -> None:
 async def test_async_disposal_cancels_the_reading_task(emulator: ProviderEmulator) -> None:
     emulator.enqueue(ResponseScript(text="a b c d", fault=Fault(kind="stall", after_events=3)))
     client = anthropic.AsyncAnthropic(api_key=API_KEY, base_url=emulator.anthropic_base_url, max_retries=0)
-    stream = rxs.from_anthropic(client, model="m", max_tokens=256, messages=[{"role": "user", "content": "x"}])
+    stream = rxs.from_anthropic(
+        client, model="m", max_tokens=256, messages=[{"role": "user", "content": "x"}]
+    )
     got: list[StreamEvent] = []
     disposable = stream.subscribe(got.append)
     for _ in range(200):
