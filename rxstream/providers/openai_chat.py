@@ -71,6 +71,10 @@ _FINISH: dict[str, StopReason] = {
     "content_filter": "content_filter",
 }
 
+_KNOWN_ERROR_CODES = frozenset(
+    {"rate_limit_exceeded", "rate_limit_error", "server_error", "overloaded_error"}
+)
+
 _RETRYABLE_ERROR_TYPES = frozenset(
     {
         "server_error",
@@ -370,7 +374,10 @@ class OpenAIChatNormaliser:
             message = error.get("message")
         elif isinstance(error, str):
             message = error
-        kind = error_type or (str(code) if code is not None else None)
+        # OpenAI puts the specific cause in ``code`` ("rate_limit_exceeded") and a family in
+        # ``type`` ("tokens", "requests"); either may name a known error.
+        code_name = str(code) if code is not None else None
+        kind = code_name if code_name in _KNOWN_ERROR_CODES else (error_type or code_name)
         text = f"{self.provider} stream error event"
         if kind:
             text += f" ({kind})"
