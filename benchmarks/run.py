@@ -131,11 +131,15 @@ def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+# The emulator honours max_tokens (it cuts the stream there): the recording asks for room.
+RECORD_MAX_TOKENS = 100_000_000
+
+
 def _request_body(s: Scenario) -> dict[str, Any]:
     if s.provider == "anthropic":
         return {
             "model": "bench",
-            "max_tokens": 10,
+            "max_tokens": RECORD_MAX_TOKENS,
             "messages": [{"role": "user", "content": "x"}],
             "stream": True,
         }
@@ -152,7 +156,7 @@ def _request_body(s: Scenario) -> dict[str, Any]:
         return {"messages": [{"role": "user", "content": [{"text": "x"}]}]}
     return {
         "anthropic_version": "bedrock-2023-05-31",
-        "max_tokens": 10,
+        "max_tokens": RECORD_MAX_TOKENS,
         "messages": [{"role": "user", "content": "x"}],
     }
 
