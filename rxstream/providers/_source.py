@@ -33,6 +33,7 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from rxstream.errors import ConfigurationError, StreamError, StreamInterruptedError
 from rxstream.events import StreamEvent
+from rxstream.providers._guards import deliver_error
 from rxstream.response import ResponseAccumulator
 
 __all__ = ["AsyncSession", "Control", "SyncSession", "default_scheduler", "session_observable"]
@@ -136,12 +137,11 @@ def session_observable(
         assert async_session is not None
         loop = _pick_loop(scheduler or subscribe_scheduler)
         if loop is None:
-            observer.on_error(
-                ConfigurationError(
-                    "an async client needs a running asyncio loop: subscribe from a coroutine "
-                    "(e.g. `await stream.pipe(rso.final())`) or pass scheduler=AsyncIOScheduler(loop)"
-                )
+            error = ConfigurationError(
+                "an async client needs a running asyncio loop: subscribe from a coroutine "
+                "(e.g. `await stream.pipe(rso.final())`) or pass scheduler=AsyncIOScheduler(loop)"
             )
+            deliver_error(observer, error, provider)
             return Disposable()
         return _start_async(async_session, control, observer, provider, loop)
 
@@ -183,7 +183,7 @@ def _run_sync(
     if control.cancelled:
         return
     if error is not None:
-        observer.on_error(error)  # type: ignore[arg-type]
+        deliver_error(observer, error, provider)
     else:
         observer.on_completed()
 
@@ -234,7 +234,7 @@ def _start_async(
         if control.cancelled:
             return
         if error is not None:
-            observer.on_error(error)  # type: ignore[arg-type]
+            deliver_error(observer, error, provider)
         else:
             observer.on_completed()
 
