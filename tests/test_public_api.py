@@ -51,7 +51,9 @@ def test_secrets_never_appear_in_events_errors_or_logs(caplog: pytest.LogCapture
             seen: list[str] = []
             for _ in range(2):
                 done = threading.Event()
-                stream = rxstream.from_anthropic(client, model="m", max_tokens=5, messages=[])
+                stream = rxstream.from_anthropic(
+                    client, model="m", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+                )
                 stream.subscribe(
                     lambda e: seen.append(repr(e) + e.model_dump_json()),
                     lambda err, done=done: (
