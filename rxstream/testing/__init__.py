@@ -4,8 +4,9 @@
 >>> with ProviderEmulator(ResponseScript(text="Hello!")) as emu:  # doctest: +SKIP
 ...     ...  # point anthropic/openai/boto3 clients at emu.*_base_url
 
-See :mod:`rxstream.testing.emulator` for routes, faults and records, and
-:mod:`rxstream.testing.scripts` for what a script can say.
+See :mod:`rxstream.testing.emulator` for routes, faults and records,
+:mod:`rxstream.testing.scripts` for what a script can say, and :mod:`rxstream.testing.kit`
+for event factories, the marble ``run`` and ``collect``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,17 @@ from rxstream.testing.emulator import (
     ProviderName,
     RecordedRequest,
     Responder,
+)
+from rxstream.testing.kit import (
+    check_grammar,
+    collect,
+    run,
+    stream_end,
+    stream_start,
+    text_delta,
+    thinking_delta,
+    tool_call_start,
+    usage_update,
 )
 from rxstream.testing.scripts import (
     Fault,
@@ -37,5 +49,14 @@ __all__ = [
     "ResponseScript",
     "ScriptedToolCall",
     "StopReason",
+    "check_grammar",
+    "collect",
     "demo_responder",
+    "run",
+    "stream_end",
+    "stream_start",
+    "text_delta",
+    "thinking_delta",
+    "tool_call_start",
+    "usage_update",
 ]

@@ -172,7 +172,7 @@ def test_azure_prompt_filter_chunk_is_skipped() -> None:
     assert norm.feed_sse(None, azure) == []
     events = norm.feed_sse(
         None, b'{"id":"c1","model":"gpt-4o","choices":[{"index":0,"delta":{"content":"hi"}}]}'
-    )  # noqa: E501
+    )
     assert [e.type for e in events] == ["stream_start", "text_delta"]
     start = events[0]
     assert start.type == "stream_start" and start.response_id == "c1" and start.model == "gpt-4o"
