@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from rxstream.events import (
+    IterationStart,
     ProviderName,
     StopReason,
     StreamEnd,
@@ -158,7 +159,9 @@ def apply(snapshot: Response, event: StreamEvent) -> Response:
 
     Returns:
         A new `Response`; ``snapshot`` is not modified. A `StreamReset` returns an empty
-        response that keeps only the stream identity (provider, model, ids).
+        response that keeps only the stream identity (provider, model, ids). A tool loop's
+        `IterationStart` starts a new empty response (the next model turn); its
+        `ToolResult` and `IterationEnd` leave the snapshot unchanged.
     """
     if isinstance(event, TextDelta):
         return snapshot.model_copy(update={"text": snapshot.text + event.text})
@@ -223,6 +226,8 @@ def apply(snapshot: Response, event: StreamEvent) -> Response:
         return Response(
             provider=snapshot.provider, model=snapshot.model, id=snapshot.id, request_id=snapshot.request_id
         )
+    if isinstance(event, IterationStart):
+        return Response()
     return snapshot
 
 
@@ -327,6 +332,9 @@ class ResponseAccumulator:
             self._usage = event.usage
             self._complete = True
         elif isinstance(event, StreamReset):
+            self._reset_content()
+        elif isinstance(event, IterationStart):  # a tool loop's next model turn: a new response
+            self._provider = self._model = self._id = self._request_id = None
             self._reset_content()
 
     def snapshot(self) -> Response:

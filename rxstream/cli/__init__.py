@@ -4,7 +4,10 @@ Usage::
 
     rxstream run "PROMPT" [--provider P] [--model M] [--max-tokens N] [--system S]
                  [--base-url URL] [--timeout SECONDS] [--json] [--emulator]
+    rxstream run "PROMPT" --record FILE      # also write a cassette (rxstream.cassette)
+    rxstream run "PROMPT" --tools demo       # the agent tool loop with two demo tools
     rxstream chat [same provider options]
+    rxstream replay FILE [--speed S]         # play a cassette with its recorded timing
     rxstream emulator [--port N] [--script FILE]
     rxstream --version
 
@@ -37,7 +40,7 @@ __all__ = ["build_parser", "main"]
 
 # One module per group of sub-commands; each has ``register(subparsers)`` that adds its
 # parsers and sets ``func`` (``Callable[[argparse.Namespace], int]``) as their default.
-COMMAND_MODULES = ("rxstream.cli._chat", "rxstream.cli._emulator")
+COMMAND_MODULES = ("rxstream.cli._chat", "rxstream.cli._emulator", "rxstream.cli._replay")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,6 +25,8 @@ from rxstream.cli._session import (
     environment_help,
     open_session,
 )
+from rxstream.cli._tools import add_arguments as add_tool_arguments
+from rxstream.cli._tools import run_tools
 from rxstream.errors import ConfigurationError, StreamError, StreamInterruptedError
 from rxstream.events import StreamEvent
 from rxstream.operators import first_token_timeout, idle_timeout
@@ -137,12 +139,19 @@ def _prompt_text(args: argparse.Namespace) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``rxstream run PROMPT``: stream one response, then print the summary line on stderr."""
+    if getattr(args, "tools", None):
+        return run_tools(args)
     prompt = _prompt_text(args)
     mode = choose_mode(getattr(args, "json", False))
     err = console(stderr=True, plain=mode != "live")
     with open_session(session_options(args)) as session:
         announce(err, session)
         stream = prepare_stream(session, prompt, getattr(args, "timeout", None))
+        if getattr(args, "record", None):
+            from rxstream.cassette import record
+
+            params = {"provider": session.provider, "model": session.model, "max_tokens": session.max_tokens}
+            stream = stream.pipe(record(args.record, params=params))
         try:
             outcome = emit(mode, stream, sys.stdout, console())
         except KeyboardInterrupt:
@@ -210,6 +219,8 @@ def register(sub: Any) -> None:
     )
     run.add_argument("prompt", help="the user message ('-' reads it from stdin)")
     add_session_arguments(run)
+    add_tool_arguments(run)
+    run.add_argument("--record", metavar="FILE", default=None, help="also write a cassette (JSON Lines)")
     run.add_argument("--json", action="store_true", help="write the typed events as JSON Lines to stdout")
     run.set_defaults(func=cmd_run)
     chat = sub.add_parser(

@@ -5,7 +5,9 @@ Everything that differs between providers *outside* the stream itself lives here
 default model, the credentials it reads, how to build its SDK client (sync and async, with a
 ``base_url``), how to build a request from a prompt and a history, how to render a finished
 `rxstream.Response` back into that history, and its source function. The tool hooks
-(``render_tools``, ``render_tool_results``, ``disable_tools``) are filled in by the tool loop.
+(``render_tools``, ``render_tool_results``, ``disable_tools``) are the renderers of
+`rxstream.providers._tool_wire` (each cites the provider doc section of its shape), used by
+`rxstream.tool_loop`.
 
 Callers (CLI, `rxstream.Response.to_message`, the emulator's routes, tests, benchmarks) look a
 spec up with `get_spec` and never compare provider names themselves.
@@ -30,6 +32,7 @@ from reactivex import Observable, abc
 from rxstream._extras import require
 from rxstream.errors import ConfigurationError
 from rxstream.events import ProviderName
+from rxstream.providers import _tool_wire as tw
 
 if TYPE_CHECKING:
     from rxstream.events import StreamEvent
@@ -77,10 +80,12 @@ class ProviderSpec:
         http_body: The JSON body the SDK sends for the source's ``**params`` (for recording
             and replaying raw wire bytes; SDK-only options such as ``extra_headers`` are not
             expected).
-        render_tools: Hook for the tool loop: tool definitions → request params (``None``
-            until the tool loop registers it).
-        render_tool_results: Hook for the tool loop: tool results → history items.
-        disable_tools: Hook for the tool loop: request params that forbid further tool calls.
+        render_tools: Hook for the tool loop: ``render_tools(tools) -> request params``
+            (tools with ``name``, ``description``, ``input_schema``).
+        render_tool_results: Hook for the tool loop: ``render_tool_results(results) -> history
+            items`` (`rxstream.events.ToolResult` values, in the model's call order).
+        disable_tools: Hook for the tool loop: ``disable_tools(params) -> params`` that forbid
+            tool calls for that one request (the provider's ``tool_choice`` "none").
     """
 
     name: ProviderName
@@ -463,6 +468,9 @@ PROVIDERS: dict[ProviderName, ProviderSpec] = {
             user_message=_plain_user,
             render_assistant=_anthropic_assistant,
             http_body=_streaming_body,
+            render_tools=tw.anthropic_render_tools,
+            render_tool_results=tw.anthropic_render_tool_results,
+            disable_tools=tw.anthropic_disable_tools,
         ),
         ProviderSpec(
             name="openai",
@@ -482,6 +490,9 @@ PROVIDERS: dict[ProviderName, ProviderSpec] = {
             user_message=_plain_user,
             render_assistant=_openai_assistant,
             http_body=_streaming_body,
+            render_tools=tw.chat_render_tools,
+            render_tool_results=tw.chat_render_tool_results,
+            disable_tools=tw.openai_disable_tools,
         ),
         ProviderSpec(
             name="openai-responses",
@@ -501,6 +512,9 @@ PROVIDERS: dict[ProviderName, ProviderSpec] = {
             user_message=_plain_user,
             render_assistant=_responses_assistant,
             http_body=_streaming_body,
+            render_tools=tw.responses_render_tools,
+            render_tool_results=tw.responses_render_tool_results,
+            disable_tools=tw.openai_disable_tools,
         ),
         ProviderSpec(
             name="bedrock",
@@ -520,6 +534,9 @@ PROVIDERS: dict[ProviderName, ProviderSpec] = {
             user_message=_converse_user,
             render_assistant=_converse_assistant,
             http_body=_converse_body,
+            render_tools=tw.converse_render_tools,
+            render_tool_results=tw.converse_render_tool_results,
+            disable_tools=tw.converse_disable_tools,
         ),
         ProviderSpec(
             name="bedrock-invoke",
@@ -539,6 +556,9 @@ PROVIDERS: dict[ProviderName, ProviderSpec] = {
             user_message=_plain_user,
             render_assistant=_anthropic_assistant,
             http_body=_invoke_body,
+            render_tools=tw.anthropic_render_tools,
+            render_tool_results=tw.anthropic_render_tool_results,
+            disable_tools=tw.invoke_disable_tools,
         ),
     )
 }

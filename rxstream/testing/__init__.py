@@ -6,11 +6,25 @@
 
 See :mod:`rxstream.testing.emulator` for routes, faults and records,
 :mod:`rxstream.testing.scripts` for what a script can say, and :mod:`rxstream.testing.kit`
-for event factories, the marble ``run`` and ``collect``.
+for event factories, the marble ``run`` and ``collect``. For wire garbage,
+`RawBytesServer` plays arbitrary bytes (`RawReply`), `record_wire` gives a provider's
+valid stream as mutable wire events and `encode_frame` builds AWS event-stream frames
+with chosen lengths, CRCs and headers.
 """
 
 from __future__ import annotations
 
+from rxstream.testing._eventstream import FrameHeader, encode_frame
+from rxstream.testing._rawserver import (
+    Pause,
+    RawBytesServer,
+    RawExchange,
+    RawReply,
+    RawRequest,
+    RawResponder,
+)
+from rxstream.testing._recording import WireRecording, record_wire
+from rxstream.testing._wire import WireEvent
 from rxstream.testing.demo import demo_responder
 from rxstream.testing.emulator import (
     ConnectionRecord,
@@ -37,26 +51,49 @@ from rxstream.testing.scripts import (
     ScriptedToolCall,
     StopReason,
 )
+from rxstream.testing.tools import (
+    RequestToolResult,
+    ToolConversation,
+    offered_tools,
+    request_tool_results,
+    tools_disabled,
+)
 
 __all__ = [
     "ConnectionRecord",
     "Fault",
     "FaultKind",
+    "FrameHeader",
+    "Pause",
     "ProviderEmulator",
     "ProviderName",
+    "RawBytesServer",
+    "RawExchange",
+    "RawReply",
+    "RawRequest",
+    "RawResponder",
     "RecordedRequest",
+    "RequestToolResult",
     "Responder",
     "ResponseScript",
     "ScriptedToolCall",
     "StopReason",
+    "ToolConversation",
+    "WireEvent",
+    "WireRecording",
     "check_grammar",
     "collect",
     "demo_responder",
+    "encode_frame",
+    "offered_tools",
+    "record_wire",
+    "request_tool_results",
     "run",
     "stream_end",
     "stream_start",
     "text_delta",
     "thinking_delta",
     "tool_call_start",
+    "tools_disabled",
     "usage_update",
 ]
