@@ -81,6 +81,15 @@ Cancellation:
       signal:                     ------c
       take_until_cancelled(sig):  -a-b--|
 
+Structured output:
+
+* ``structured(Model, *, source="text" | "tool:NAME")``: the answer text (or one tool call's
+  arguments) parsed as JSON while it streams: `PartialOutput` items (validated partials),
+  then one `FinalOutput`; invalid output → `OutputValidationError`::
+
+      events:         S-a-b-c-E|
+      structured(M):  --p-q----(F|)
+
 Retry and flow control:
 
 * ``retry_stream(max_attempts=3, *, backoff=0.5, max_backoff=30.0, jitter=0.2,
@@ -110,6 +119,7 @@ from rxstream.operators._rate_limit import rate_limit
 from rxstream.operators._retry import retry_stream
 from rxstream.operators._smooth_text import Chunking, smooth_text
 from rxstream.operators._stats import StatsTracker, StreamStats, stream_stats
+from rxstream.operators._structured import FinalOutput, PartialOutput, StructuredOutput, structured
 from rxstream.operators._take_until_cancelled import CancelSignal, take_until_cancelled
 from rxstream.operators._throttle_snapshots import throttle_snapshots
 from rxstream.operators._timeouts import first_token_timeout, idle_timeout, total_timeout
@@ -117,9 +127,12 @@ from rxstream.operators._timeouts import first_token_timeout, idle_timeout, tota
 __all__ = [
     "CancelSignal",
     "Chunking",
+    "FinalOutput",
+    "PartialOutput",
     "PausableBufferOverflow",
     "StatsTracker",
     "StreamStats",
+    "StructuredOutput",
     "buffer_tokens",
     "coalesce_text",
     "final",
@@ -131,6 +144,7 @@ __all__ = [
     "smooth_text",
     "snapshots",
     "stream_stats",
+    "structured",
     "take_until_cancelled",
     "text",
     "throttle_snapshots",
