@@ -18,7 +18,8 @@ Example:
 
 from __future__ import annotations
 
-from rxstream import errors, events, handlers, operators
+from rxstream import config, errors, events, handlers, operators
+from rxstream.config import StreamConfig, StreamProfile
 from rxstream.events import (
     StopReason,
     StreamEnd,
@@ -46,11 +47,13 @@ __version__ = "0.1.0"
 __all__ = [
     "Response",
     "StopReason",
+    "StreamConfig",
     "StreamEnd",
     "StreamEvent",
     "StreamHandle",
     "StreamHandler",
     "StreamManager",
+    "StreamProfile",
     "StreamReset",
     "StreamStart",
     "TextDelta",
@@ -64,6 +67,7 @@ __all__ = [
     "__version__",
     "apply",
     "attach",
+    "config",
     "errors",
     "events",
     "from_anthropic",

@@ -90,6 +90,16 @@ Structured output:
       events:         S-a-b-c-E|
       structured(M):  --p-q----(F|)
 
+Configuration:
+
+* ``apply_config(config=None, profile=None, *, provider=None, model=None, valve=None)``: the
+  chain a `rxstream.config.StreamProfile` names (timeouts → retry → coalesce → smooth /
+  ``chunk_delay_ms`` → buffer_tokens → hold when ``stream = false`` → pausable), as one
+  operator; see ``docs/configuration.md``::
+
+      events:                       S-a-b-E|
+      apply_config(stream=false):   -------(SabE|)
+
 Retry and flow control:
 
 * ``retry_stream(max_attempts=3, *, backoff=0.5, max_backoff=30.0, jitter=0.2,
@@ -111,6 +121,7 @@ Retry and flow control:
 
 from __future__ import annotations
 
+from rxstream.operators._apply_config import apply_config
 from rxstream.operators._basic import final, snapshots, text
 from rxstream.operators._buffer_tokens import buffer_tokens
 from rxstream.operators._coalesce_text import coalesce_text
@@ -133,6 +144,7 @@ __all__ = [
     "StatsTracker",
     "StreamStats",
     "StructuredOutput",
+    "apply_config",
     "buffer_tokens",
     "coalesce_text",
     "final",
