@@ -9,6 +9,9 @@ Sources (each returns a cold ``reactivex.Observable[StreamEvent]``; nothing is s
 * `from_bedrock(client, **params)`: AWS Bedrock ConverseStream (boto3 ``bedrock-runtime``).
 * `from_bedrock_invoke(client, **params)`: Bedrock InvokeModelWithResponseStream (Anthropic models).
 
+asyncio and iteration (`rxstream.aio`): `to_async_iterator` (``async for`` with
+backpressure), `to_iterator` (``for``), `from_async_iterable` (an async generator as a source).
+
 Example:
     >>> import rxstream as rxs
     >>> from rxstream import operators as rso
@@ -19,6 +22,7 @@ Example:
 from __future__ import annotations
 
 from rxstream import config, errors, events, handlers, operators
+from rxstream.aio import from_async_iterable, to_async_iterator, to_iterator
 from rxstream.config import StreamConfig, StreamProfile
 from rxstream.events import (
     StopReason,
@@ -71,10 +75,13 @@ __all__ = [
     "errors",
     "events",
     "from_anthropic",
+    "from_async_iterable",
     "from_bedrock",
     "from_bedrock_invoke",
     "from_openai",
     "from_openai_responses",
     "handlers",
     "operators",
+    "to_async_iterator",
+    "to_iterator",
 ]

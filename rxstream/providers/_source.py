@@ -31,6 +31,13 @@ from reactivex.disposable import Disposable
 from reactivex.scheduler import ThreadPoolScheduler
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
+from rxstream._demand import (
+    DemandHook,
+    LoopObserver,
+    current_demand,
+    wait_for_demand,
+    would_block_loop,
+)
 from rxstream.errors import ConfigurationError, StreamError, StreamInterruptedError
 from rxstream.events import StreamEvent
 from rxstream.response import ResponseAccumulator
@@ -62,6 +69,16 @@ class Control:
                 self._aborts.append(callback)
                 return
         _safe_call(callback)
+
+    def finish(self) -> None:
+        """The session is over: drop the abort callbacks (any thread).
+
+        Called before the terminal notification: the response's connection is back in the
+        SDK's pool by then, and a late disposal (``AutoDetachObserver`` disposes on
+        completion) must not shut down a socket that the next request may already use.
+        """
+        with self._lock:
+            self._aborts = []
 
     def cancel(self) -> None:
         """Mark cancelled and run the abort callbacks (idempotent, any thread)."""
@@ -119,17 +136,25 @@ def session_observable(
         control = Control(new_stream_id())
         if sync_session is not None:
             sched = scheduler or subscribe_scheduler or default_scheduler()
+            target = observer
+            hop: LoopObserver[StreamEvent] | None = None
             if isinstance(sched, AsyncIOScheduler):
-                # The asyncio loop must never block on a socket read: read on the pool instead.
+                # The asyncio loop must never block on a socket read: read on the pool instead,
+                # and hand the notifications to the loop thread-safely (`await stream` with a
+                # sync client: a future resolved from the reader thread would not wake the loop).
+                hop = LoopObserver(observer, sched._loop, hooks=current_demand(), on_failure=control.cancel)
+                target = hop
                 sched = default_scheduler()
 
             def action(_: abc.SchedulerBase, __: Any = None) -> None:
-                _run_sync(sync_session, control, observer, provider)
+                _run_sync(sync_session, control, target, provider)
 
             scheduled = sched.schedule(action)
 
             def dispose() -> None:
                 control.cancel()
+                if hop is not None:
+                    hop.close()
                 scheduled.dispose()
 
             return Disposable(dispose)
@@ -143,7 +168,16 @@ def session_observable(
                 )
             )
             return Disposable()
-        return _start_async(async_session, control, observer, provider, loop)
+        if would_block_loop(loop, subscribe_scheduler):
+            observer.on_error(
+                ConfigurationError(
+                    "an async client reads on the running asyncio loop, which a blocking call "
+                    "(`.run()`, `rxs.to_iterator`) on that loop would deadlock: use "
+                    "`await stream.pipe(rso.final())` or `async for` over `rxs.to_async_iterator(stream)`"
+                )
+            )
+            return Disposable()
+        return _start_async(async_session, control, observer, provider, loop, current_demand())
 
     return reactivex.create(subscribe)
 
@@ -180,6 +214,7 @@ def _run_sync(
             iterator.close()  # type: ignore[attr-defined]
         except Exception:
             logger.debug("rxstream: closing the session failed", exc_info=True)
+        control.finish()
     if control.cancelled:
         return
     if error is not None:
@@ -206,6 +241,7 @@ def _start_async(
     observer: abc.ObserverBase[StreamEvent],
     provider: str,
     loop: asyncio.AbstractEventLoop,
+    hooks: tuple[DemandHook, ...] = (),
 ) -> abc.DisposableBase:
     task_box: list[asyncio.Task[None]] = []
 
@@ -219,6 +255,8 @@ def _start_async(
                     break
                 acc.add(event)
                 observer.on_next(event)
+                if hooks:  # a consumer downstream has no room: wait (backpressure)
+                    await wait_for_demand(hooks)
         except asyncio.CancelledError:
             control.cancelled = True
             raise
