@@ -12,6 +12,11 @@ Sources (each returns a cold ``reactivex.Observable[StreamEvent]``; nothing is s
 asyncio and iteration (`rxstream.aio`): `to_async_iterator` (``async for`` with
 backpressure), `to_iterator` (``for``), `from_async_iterable` (an async generator as a source).
 
+Configuration (`rxstream.config`): `StreamConfig` / `StreamProfile` (profiles ``interactive``,
+``batch``, ``ui``, ``mcp`` with per-provider/per-model overrides; ``rso.apply_config``).
+MCP (`rxstream.mcp`, extra ``mcp``): ``stream_to_context``, ``structured_to_context``,
+``streaming_tool``.
+
 Example:
     >>> import rxstream as rxs
     >>> from rxstream import operators as rso
@@ -21,7 +26,7 @@ Example:
 
 from __future__ import annotations
 
-from rxstream import config, errors, events, handlers, operators
+from rxstream import config, errors, events, handlers, mcp, operators
 from rxstream.aio import from_async_iterable, to_async_iterator, to_iterator
 from rxstream.config import StreamConfig, StreamProfile
 from rxstream.events import (
@@ -81,6 +86,7 @@ __all__ = [
     "from_openai",
     "from_openai_responses",
     "handlers",
+    "mcp",
     "operators",
     "to_async_iterator",
     "to_iterator",

@@ -34,11 +34,12 @@ __all__ = ["FinalOutput", "PartialOutput", "StructuredOutput", "StructuredParser
 T = TypeVar("T")
 
 # While the JSON text is short, every delta is parsed; beyond that a parse happens once the
-# text has grown by 1/_GROWTH_DIVISOR since the previous one. Parsing L characters costs
-# O(L), so the total work stays O(n · _GROWTH_DIVISOR) and the cost *per delta* does not grow
-# with the output size (benchmarks/structured.py measures it at 2 kB, 20 kB and 200 kB).
-_EAGER_CHARS = 8192
-_GROWTH_DIVISOR = 32
+# text has grown by 1/_GROWTH_DIVISOR since the previous one. Parsing and validating L
+# characters costs O(L) (validation dominates: ~50x the jiter parse for a list of models), so
+# the total work stays O(n · _GROWTH_DIVISOR) and the cost *per delta* does not grow with the
+# output size (benchmarks/structured.py measures it at 2 kB, 20 kB and 200 kB).
+_EAGER_CHARS = 1024
+_GROWTH_DIVISOR = 16
 # Characters that may end an unfinished number (or sit inside one); see `_strip_open_scalar`.
 _NUMBER_TAIL = frozenset("0123456789+-.eE")
 
@@ -105,6 +106,8 @@ class StructuredParser(Generic[T]):
         adapter: Validates the output type.
         tool: ``None`` to read the answer text, else the tool name whose first call's
             arguments are the output.
+        eager: Parse as deltas arrive (the `structured` schedule); ``False``: only
+            accumulate, and parse when `flush` is called (a sink that sends at its own pace).
 
     Example:
         >>> from pydantic import TypeAdapter
@@ -114,9 +117,10 @@ class StructuredParser(Generic[T]):
         {'a': 1}
     """
 
-    def __init__(self, adapter: TypeAdapter[T], tool: str | None = None) -> None:
+    def __init__(self, adapter: TypeAdapter[T], tool: str | None = None, *, eager: bool = True) -> None:
         self._adapter = adapter
         self._tool = tool
+        self._eager = eager
         self.source = "text" if tool is None else f"tool:{tool}"
         self.reset()
 
@@ -160,7 +164,7 @@ class StructuredParser(Generic[T]):
                 raw = end.raw_arguments or self.text() or _to_json(end.arguments)
                 self._final_raw = raw
                 self._parts, self._length = [raw], len(raw)
-                return self._parse()
+                return self._parse() if self._eager else None
             return None
         elif kind is StreamReset:
             self.reset()
@@ -171,10 +175,16 @@ class StructuredParser(Generic[T]):
             return None
         self._parts.append(piece)
         self._length += len(piece)
+        if not self._eager:
+            return None
         pending = self._length - self._parsed_length
         if self._length > _EAGER_CHARS and pending * _GROWTH_DIVISOR < self._length:
             return None
         return self._parse()
+
+    def has_unparsed(self) -> bool:
+        """Whether text arrived since the last parse."""
+        return self._length != self._parsed_length
 
     def flush(self) -> PartialOutput[T] | None:
         """Parse whatever arrived since the last parse; a partial if the value changed."""
@@ -235,7 +245,8 @@ def _to_json(value: Any) -> str:
     return to_json(value).decode()
 
 
-def _adapter_for(model: Any) -> TypeAdapter[Any]:
+def adapter_for(model: Any) -> TypeAdapter[Any]:
+    """A `TypeAdapter` for ``model`` (or ``model`` itself); `ConfigurationError` if impossible."""
     if isinstance(model, TypeAdapter):
         return model
     try:
@@ -244,7 +255,8 @@ def _adapter_for(model: Any) -> TypeAdapter[Any]:
         raise ConfigurationError(f"structured: cannot validate {model!r}: {exc}") from exc
 
 
-def _tool_name(source: object) -> str | None:
+def tool_name(source: object) -> str | None:
+    """``"text"`` → ``None``; ``"tool:NAME"`` → ``"NAME"``; else `ConfigurationError`."""
     if source == "text":
         return None
     if isinstance(source, str) and source.startswith("tool:") and len(source) > len("tool:"):
@@ -263,10 +275,12 @@ def structured(
     fully validated value, then completion. Runs synchronously on the source's thread (no
     scheduler, no timers).
 
-    Cost: every delta is parsed while the JSON is under 8 kB; beyond that a parse happens once
-    the text has grown by 1/32 since the last one, so the cost per delta stays flat with the
-    output size (see ``benchmarks/structured.py``) at the price of sparser partials for very
-    large outputs (one per ~6 kB at 200 kB).
+    Cost: every delta is parsed while the JSON is under 1 kB; beyond that a parse happens once
+    the text has grown by 1/16 since the last one, so the cost per delta stays flat with the
+    output size (see ``benchmarks/structured.py``) at the price of sparser partials for large
+    outputs (one per ~1.3 kB at 20 kB, per ~12 kB at 200 kB). A sink that sends at its own
+    pace can parse on demand instead (`StructuredParser` with ``eager=False``, as
+    ``rxs.mcp.structured_to_context`` does).
 
     Marble (``a``-``c`` text deltas building ``{"k": "v"}``; ``p``/``q`` partials, ``F``
     the final output)::
@@ -302,8 +316,8 @@ def structured(
         ...     tags: list[str] = []
         >>> stream.pipe(rso.structured(Answer)).subscribe(print)  # doctest: +SKIP
     """
-    tool = _tool_name(source)
-    adapter = cast(TypeAdapter[T], _adapter_for(model))
+    tool = tool_name(source)
+    adapter = cast(TypeAdapter[T], adapter_for(model))
 
     def _structured(events: Observable[StreamEvent]) -> Observable[PartialOutput[T] | FinalOutput[T]]:
         def subscribe(

@@ -214,8 +214,8 @@ def test_large_outputs_are_parsed_with_bounded_work() -> None:
     text = json.dumps({"note": "y" * 200_000})
     pieces = [text[i : i + 4] for i in range(0, len(text), 4)]
     parses = len(check_run(Order, text, pieces))
-    # Eager up to 8 kB (2,048 deltas), then one parse per 1/32 growth: far below 50,000 deltas.
-    assert parses < 8192 // 4 + 32 * 4
+    # Eager up to 1 kB (256 deltas), then one parse per 1/16 growth: far below 50,000 deltas.
+    assert parses < 1024 // 4 + 16 * 6
 
 
 def tool_events(arguments: str, *, name: str = "record", other_first: bool = True) -> list[StreamEvent]:

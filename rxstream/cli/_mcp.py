@@ -1,0 +1,210 @@
+"""``rxstream mcp``: an MCP server whose tools stream model answers as progress notifications.
+
+Usage::
+
+    rxstream mcp [--transport stdio|http] [--host 127.0.0.1] [--port 8000]
+                 [--config FILE] [--profile mcp] [--max-tokens 1024] [--emulator]
+
+Tools:
+
+* ``ask(prompt, model=None)``: streams the answer with `rxstream.mcp.stream_to_context`
+  (the profile's ``mcp`` settings: interval, heartbeat, mode) after
+  ``rso.apply_config(config, profile, provider=..., model=...)`` (timeouts, retries,
+  per-model ``stream = false`` / ``chunk_delay_ms``); returns the final text. ``model`` is
+  ``"provider:model"``, ``"provider"`` or a model name for the default provider
+  (the first with an API key, else the embedded emulator).
+* ``list_models()``: the providers and default models this server can use, whether each
+  runs on the emulator, and whether it streams.
+
+Without API keys every provider runs on the embedded emulator (the official SDK against
+127.0.0.1), so the server works on a fresh clone. ``RXSTREAM_EMULATOR_SCRIPT`` replaces the
+emulator's demo answers (see ``rxstream run``). Nothing is written to stdout except the MCP
+protocol (stdio transport); logs go to stderr.
+"""
+
+# No ``from __future__ import annotations`` here: FastMCP resolves the tools' annotations
+# (``ctx: Context``), and ``Context`` is imported inside `build_server` (optional extra).
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import threading
+from typing import Any
+
+from rxstream._extras import require
+from rxstream.cli._session import (
+    DEFAULT_MODELS,
+    PROVIDERS,
+    Session,
+    _has_credentials,
+    open_session,
+    pick_provider,
+)
+from rxstream.config import StreamConfig
+from rxstream.errors import ConfigurationError, StreamError
+
+__all__ = ["build_server", "cmd_mcp", "register"]
+
+
+class _Sessions:
+    """One SDK client (or emulator) per provider, opened on first use, closed with the server."""
+
+    def __init__(self, max_tokens: int, force_emulator: bool) -> None:
+        self._max_tokens = max_tokens
+        self._force_emulator = force_emulator
+        self._stack = contextlib.ExitStack()
+        self._lock = threading.Lock()
+        self._open: dict[str, Session] = {}
+
+    def get(self, provider: str, model: str) -> Session:
+        with self._lock:
+            session = self._open.get(provider)
+            if session is None:
+                session = self._stack.enter_context(
+                    open_session(provider, None, self._max_tokens, self._force_emulator)
+                )
+                self._open[provider] = session
+        return dataclasses.replace(session, model=model, history=[])
+
+    def close(self) -> None:
+        with self._lock:
+            self._open.clear()
+            self._stack.close()
+
+
+def resolve_model(spec: str | None) -> tuple[str, str]:
+    """``"provider:model"`` / ``"provider"`` / ``"model"`` / ``None`` → ``(provider, model)``.
+
+    Raises:
+        ConfigurationError: an unknown provider before the colon.
+    """
+    if spec and ":" in spec and spec.split(":", 1)[0] in PROVIDERS:
+        provider, model = spec.split(":", 1)
+        return provider, model or DEFAULT_MODELS[provider]
+    if spec in PROVIDERS:
+        return spec, DEFAULT_MODELS[spec]
+    provider = pick_provider(None)
+    return provider, spec or DEFAULT_MODELS[provider]
+
+
+def build_server(
+    config: StreamConfig | None = None,
+    *,
+    profile: str = "mcp",
+    max_tokens: int = 1024,
+    force_emulator: bool = False,
+) -> Any:
+    """Build the ``rxstream`` FastMCP server (tools ``ask`` and ``list_models``).
+
+    Args:
+        config: Streaming configuration (default: the shipped profiles).
+        profile: The profile for every call (per-provider/per-model overrides still apply).
+        max_tokens: Output token limit per answer.
+        force_emulator: Use the embedded emulator even when API keys are set.
+
+    Returns:
+        A ``fastmcp.FastMCP`` server; its SDK clients close when its lifespan ends.
+
+    Raises:
+        ConfigurationError: the ``mcp`` extra is missing or ``profile`` is unknown.
+    """
+    require("fastmcp", "mcp")
+    from fastmcp import Context, FastMCP
+    from fastmcp.exceptions import ToolError
+
+    from rxstream import operators as rso
+    from rxstream.mcp import stream_to_context
+
+    config = config or StreamConfig()
+    config.profile(profile)  # unknown profile: fail now
+    sessions = _Sessions(max_tokens, force_emulator)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(server: Any) -> Any:
+        try:
+            yield {}
+        finally:
+            sessions.close()
+
+    server = FastMCP(
+        "rxstream",
+        instructions="Ask language models; answers stream as progress notifications while generated.",
+        lifespan=lifespan,
+    )
+
+    @server.tool(
+        description=(
+            "Ask a language model. The answer streams as progress notifications while it is "
+            "generated and is returned as text. model: 'provider:model', a provider name "
+            "(see list_models), or a model name for the default provider."
+        )
+    )
+    async def ask(prompt: str, ctx: Context, model: str | None = None) -> str:
+        """Ask a model; the answer streams as progress notifications and is returned as text.
+
+        Args:
+            prompt: The user message.
+            ctx: The request's FastMCP context (injected, not part of the input schema).
+            model: ``provider:model``, a provider name, or a model name (default provider).
+        """
+        try:
+            provider, model_name = resolve_model(model)
+            settings = config.for_model(provider, model_name, profile)
+            operator = rso.apply_config(settings)
+        except ConfigurationError as exc:
+            raise ToolError(str(exc)) from exc
+        session = await asyncio.to_thread(sessions.get, provider, model_name)
+        stream = session.stream(prompt).pipe(operator)
+        try:
+            response = await stream_to_context(
+                stream,
+                ctx,
+                interval=settings.mcp.interval,
+                heartbeat=settings.mcp.heartbeat,
+                mode=settings.mcp.mode,
+            )
+        except StreamError as exc:
+            partial = exc.partial.text
+            tail = f"\n\npartial answer ({len(partial)} characters):\n{partial}" if partial else ""
+            raise ToolError(f"{type(exc).__name__}: {exc}{tail}") from exc
+        return response.text
+
+    @server.tool
+    def list_models() -> list[dict[str, Any]]:
+        """The providers and default models this server can use."""
+        return [
+            {
+                "model": f"{provider}:{DEFAULT_MODELS[provider]}",
+                "emulated": force_emulator or provider == "emulator" or not _has_credentials(provider),
+                "stream": config.for_model(provider, DEFAULT_MODELS[provider], profile).stream,
+            }
+            for provider in PROVIDERS
+        ]
+
+    return server
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    """``rxstream mcp``: run the server on stdio or streamable HTTP until stopped."""
+    config = StreamConfig.load(args.config) if args.config else StreamConfig()
+    server = build_server(
+        config, profile=args.profile, max_tokens=args.max_tokens, force_emulator=args.emulator
+    )
+    if args.transport == "stdio":
+        server.run("stdio", show_banner=False)
+    else:
+        server.run("http", show_banner=False, host=args.host, port=args.port)
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add the ``mcp`` sub-command to the ``rxstream`` parser's sub-parsers."""
+    p = sub.add_parser("mcp", help="run an MCP server whose tools stream model answers")
+    p.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
+    p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    p.add_argument("--config", default=None, help="a TOML or YAML StreamConfig file")
+    p.add_argument("--profile", default="mcp", help="streaming profile (default: mcp)")
+    p.add_argument("--max-tokens", type=int, default=1024, help="output token limit (default 1024)")
+    p.add_argument("--emulator", action="store_true", help="use the embedded emulator even with API keys")
+    p.set_defaults(func=cmd_mcp)
