@@ -278,3 +278,27 @@ def test_stream_false_end_to_end_through_the_sdk() -> None:
             assert arrivals[-1] - arrivals[0] < 0.015  # released together, not 20 ms apart
         finally:
             client.close()
+
+
+# ---------------------------------------------------------------- rxstream run --profile/--config
+
+
+def test_run_command_applies_the_profile_and_reports_bad_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rxstream.cli import main
+
+    monkeypatch.setenv(
+        "RXSTREAM_EMULATOR_SCRIPT", ResponseScript(text="held until the end").model_dump_json()
+    )
+    good = tmp_path / "good.toml"
+    good.write_text('[providers.emulator.models."emulator-*"]\nstream = false\n')
+    assert main(["run", "hi", "--profile", "batch", "--config", str(good)]) == 0
+    assert "held until the end" in capsys.readouterr().out
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[profiles.batch]\nretry = { max_attempts = 0 }\n")
+    assert main(["run", "hi", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "profile 'batch'" in err and "retry.max_attempts" in err
+    assert main(["run", "hi", "--profile", "nope"]) == 2
+    assert "unknown profile 'nope'" in capsys.readouterr().err

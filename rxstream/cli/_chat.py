@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rxstream._live import render_live
+from rxstream.cli._profile import add_arguments, operator_for
 from rxstream.cli._session import PROVIDERS, announce, console, open_session, pick_provider
 from rxstream.errors import StreamError
 
@@ -19,8 +20,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     provider = pick_provider(args.provider)
     with open_session(provider, args.model, args.max_tokens, args.emulator) as session:
         announce(out, session)
+        configured = operator_for(args, provider, session.model)
+        stream = session.stream(args.prompt)
         try:
-            render_live(out, session.stream(args.prompt))
+            render_live(out, stream.pipe(configured) if configured else stream)
         except KeyboardInterrupt:
             out.print("\n[yellow]cancelled[/yellow]")
             return 130
@@ -69,4 +72,6 @@ def register(sub: Any) -> None:
         p.add_argument("--model", default=None, help="model name (default per provider)")
         p.add_argument("--max-tokens", type=int, default=1024, help="output token limit (default 1024)")
         p.add_argument("--emulator", action="store_true", help="use the embedded emulator even with a key")
+        if name == "run":
+            add_arguments(p)
         p.set_defaults(func=cmd_run if name == "run" else cmd_chat)
