@@ -20,7 +20,7 @@ import rxstream as rxs
 from rxstream.errors import ConfigurationError
 from rxstream.events import StreamEvent, TextDelta, ThinkingDelta, ToolCallStart
 from rxstream.mcp import ProgressReporter, stream_to_context, streaming_tool
-from rxstream.testing import Fault, ProviderEmulator, ResponseScript
+from rxstream.testing import Fault, ProviderEmulator, ResponseScript, ScriptedToolCall
 
 WORDS = " ".join(f"word{i}" for i in range(2000))
 
@@ -177,6 +177,36 @@ async def test_structured_tool_sends_partial_objects_and_structured_content(
     partials = [json.loads(m) for m in progress.messages]
     assert len(partials) >= 2
     assert all(len(a.get("steps", [])) <= len(b.get("steps", [])) for a, b in itertools.pairwise(partials))
+
+
+async def test_structured_tool_from_a_tool_call_and_invalid_output(
+    emu: ProviderEmulator, client: anthropic.Anthropic
+) -> None:
+    arguments = Recipe(title="Soup", steps=["chop", "boil"]).model_dump_json()
+    emu.enqueue(
+        ResponseScript(
+            tool_calls=[ScriptedToolCall(id="toolu_1", name="record", arguments=arguments, fragment_size=4)],
+            stop_reason="tool_use",
+        ),
+        ResponseScript(text='Sure! {"title": "Soup"}'),
+    )
+    server = FastMCP("test")
+
+    @streaming_tool(server, output=Recipe, source="tool:record", interval=0.01)
+    def via_tool(dish: str) -> Observable[StreamEvent]:
+        return ask_stream(client, dish)
+
+    @streaming_tool(server, name="via_text", output=Recipe)
+    def via_text(dish: str) -> Observable[StreamEvent]:
+        return ask_stream(client, dish)
+
+    async with Client(server) as mcp:
+        result = await mcp.call_tool("via_tool", {"dish": "soup"})
+        assert result.structured_content == {"title": "Soup", "steps": ["chop", "boil"]}
+        with pytest.raises(
+            ToolError, match=r"OutputValidationError[\s\S]*json_invalid|OutputValidationError"
+        ):
+            await mcp.call_tool("via_text", {"dish": "soup"})
 
 
 async def test_stream_error_is_a_tool_error_with_the_partial_answer(
