@@ -107,13 +107,13 @@ async def test_snapshot_mode_sends_the_whole_text_so_far(
 async def test_heartbeats_before_a_delayed_first_token(
     emu: ProviderEmulator, client: anthropic.Anthropic
 ) -> None:
-    emu.enqueue(ResponseScript(text="late answer", first_event_delay=1.0))
+    emu.enqueue(ResponseScript(text="late answer", first_event_delay=1.5))
     progress = Progress()
     async with Client(text_server(client, interval=0.05, heartbeat=0.2), progress_handler=progress) as mcp:
         result = await mcp.call_tool("ask", {"prompt": "hi"})
     assert result.data == "late answer"
     beats = [m for m in progress.messages if m.startswith("waiting for first token, ")]
-    assert len(beats) >= 3  # ~1.0 s / 0.2 s
+    assert len(beats) >= 4  # ~1.5 s / 0.2 s
     assert progress.messages[: len(beats)] == beats  # all before the text
     waited = [float(m.removeprefix("waiting for first token, ").removesuffix(" s")) for m in beats]
     assert waited == sorted(waited) and waited[0] >= 0.2
