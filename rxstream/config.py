@@ -415,6 +415,22 @@ class StreamConfig(_Settings):
             raise ConfigurationError(f"config file {origin} cannot be read: {exc}") from exc
         return cls.model_validate(loaded.model_dump(exclude_unset=True))
 
+    @classmethod
+    def load_default(cls, path: str | os.PathLike[str] | None = None) -> StreamConfig:
+        """`load` when a file is named or the ``config`` extra is installed, else the shipped defaults.
+
+        For programs (``rxstream run``/``mcp``) that honour ``--config``, ``$RXSTREAM_CONFIG``
+        and ``RXSTREAM_*`` variables when they can, and still work without the extra.
+
+        Raises:
+            ConfigurationError: as `load` (a named file always needs the extra).
+        """
+        import importlib.util
+
+        if path is None and importlib.util.find_spec("pydantic_settings") is None:
+            return cls()
+        return cls.load(path)
+
     # ------------------------------------------------------------------ resolution
 
     def profile(self, name: str | None = None) -> StreamProfile:

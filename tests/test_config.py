@@ -84,6 +84,7 @@ def test_yaml_file_and_environment_overrides(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("RXSTREAM_CONFIG", str(file))
     monkeypatch.delenv("RXSTREAM_DEFAULT_PROFILE")
     assert StreamConfig.load().default_profile == "batch"
+    assert StreamConfig.load_default().default_profile == "batch"  # what `rxstream mcp`/`run` use
 
 
 # ----------------------------------------------------------------------------- overrides

@@ -186,7 +186,7 @@ def build_server(
 
 def cmd_mcp(args: argparse.Namespace) -> int:
     """``rxstream mcp``: run the server on stdio or streamable HTTP until stopped."""
-    config = StreamConfig.load(args.config) if args.config else StreamConfig()
+    config = StreamConfig.load_default(args.config)
     server = build_server(
         config, profile=args.profile, max_tokens=args.max_tokens, force_emulator=args.emulator
     )

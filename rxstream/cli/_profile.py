@@ -36,5 +36,5 @@ def operator_for(
         return None
     from rxstream.operators import apply_config
 
-    config = StreamConfig.load(path) if path is not None else StreamConfig()
+    config = StreamConfig.load_default(path)
     return apply_config(config, profile, provider=provider, model=model)
