@@ -7,11 +7,13 @@ Python SDK. A tool can send ``notifications/progress`` through
 (``fastmcp/server/context.py``), which sends only when the client's request carried
 ``params._meta.progressToken`` (read in ``mcp/shared/jsonrpc_dispatcher.py``,
 ``progress_token_from_params``) and otherwise does nothing. The MCP specification
-(2025-06-18, "Utilities → Progress") requires the ``progress`` value to increase with each
-notification. Cancellation: a client's ``notifications/cancelled`` cancels the handler's
-scope (``mcp/shared/jsonrpc_dispatcher.py``, ``PeerCancelMode = "interrupt"``), i.e. the tool
-coroutine gets ``CancelledError``. A tool that returns a pydantic model gets an
-``outputSchema`` and its result is sent as ``structuredContent``. (mcp 2.x moved its bundled
+("Utilities → Progress"; ``ProgressNotificationParams.progress`` in
+``mcp_types/_types.py``: "should increase every time progress is made, even if the total is
+unknown") wants ``progress`` to increase with each notification. Cancellation: a client's
+``notifications/cancelled`` cancels the handler's scope (``mcp/shared/jsonrpc_dispatcher.py``,
+``PeerCancelMode = "interrupt"``), i.e. the tool coroutine gets ``CancelledError``. A tool
+that returns a pydantic model gets an ``outputSchema`` and its result is sent as
+``structuredContent``. (mcp 2.x moved its bundled
 server from ``mcp.server.fastmcp`` to ``mcp.server.mcpserver.MCPServer``; this module only
 uses the standalone ``fastmcp`` package.)
 
