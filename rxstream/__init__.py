@@ -8,6 +8,8 @@ Sources (each returns a cold ``reactivex.Observable[StreamEvent]``; nothing is s
 * `from_openai_responses(client, **params)`: OpenAI Responses API.
 * `from_bedrock(client, **params)`: AWS Bedrock ConverseStream (boto3 ``bedrock-runtime``).
 * `from_bedrock_invoke(client, **params)`: Bedrock InvokeModelWithResponseStream (Anthropic models).
+* `from_redis(redis, key, after_seq=None)`: a stream published with ``publish_to_redis``.
+* `replay(path_or_file, speed=1.0)`: a recorded cassette (`rxstream.cassette`) with its timing.
 
 asyncio and iteration (`rxstream.aio`): `to_async_iterator` (``async for`` with
 backpressure), `to_iterator` (``for``), `from_async_iterable` (an async generator as a source).
@@ -16,6 +18,9 @@ Configuration (`rxstream.config`): `StreamConfig` / `StreamProfile` (profiles ``
 ``batch``, ``ui``, ``mcp`` with per-provider/per-model overrides; ``rso.apply_config``).
 MCP (`rxstream.mcp`, extra ``mcp``): ``stream_to_context``, ``structured_to_context``,
 ``streaming_tool``.
+
+Several models at once (`rxstream.multi`): `merge_streams`, `race_first_token`,
+`speculative`, `fallback`, `compare_streams`.
 
 Example:
     >>> import rxstream as rxs
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 from rxstream import config, errors, events, handlers, mcp, operators
 from rxstream.aio import from_async_iterable, to_async_iterator, to_iterator
+from rxstream.cassette import replay
 from rxstream.config import StreamConfig, StreamProfile
 from rxstream.events import (
     StopReason,
@@ -45,15 +51,26 @@ from rxstream.events import (
 )
 from rxstream.handlers import StreamHandler, attach
 from rxstream.manager import StreamHandle, StreamManager
+from rxstream.multi import (
+    Comparison,
+    Tagged,
+    compare_streams,
+    fallback,
+    merge_streams,
+    race_first_token,
+    speculative,
+)
 from rxstream.providers.anthropic import from_anthropic
 from rxstream.providers.bedrock import from_bedrock, from_bedrock_invoke
 from rxstream.providers.openai_chat import from_openai
 from rxstream.providers.openai_responses import from_openai_responses
 from rxstream.response import Response, ToolCall, apply
+from rxstream.sinks.redis import from_redis
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Comparison",
     "Response",
     "StopReason",
     "StreamConfig",
@@ -65,6 +82,7 @@ __all__ = [
     "StreamProfile",
     "StreamReset",
     "StreamStart",
+    "Tagged",
     "TextDelta",
     "ThinkingDelta",
     "ToolCall",
@@ -76,18 +94,25 @@ __all__ = [
     "__version__",
     "apply",
     "attach",
+    "compare_streams",
     "config",
     "errors",
     "events",
+    "fallback",
     "from_anthropic",
     "from_async_iterable",
     "from_bedrock",
     "from_bedrock_invoke",
     "from_openai",
     "from_openai_responses",
+    "from_redis",
     "handlers",
     "mcp",
+    "merge_streams",
     "operators",
+    "race_first_token",
+    "replay",
+    "speculative",
     "to_async_iterator",
     "to_iterator",
 ]

@@ -16,8 +16,12 @@
         ├── StreamCancelledError    waiting on a StreamManager handle that was cancelled
         ├── PausableBufferOverflow  pausable's bound reached on an asyncio loop (cannot block)
         ├── OutputValidationError   structured(): the finished JSON is invalid or breaks the schema
+        ├── PublishError            publish_to_redis could not write (on its error channel)
+        ├── StreamNotFoundError     from_redis: no stream under the key within ``block``
+        ├── AllSourcesFailedError   race_first_token: every source failed before content (.errors)
         └── StreamDecodeError       malformed wire data (bad SSE/JSON/event-stream frame)
-            └── ToolArgumentsError  a tool call's complete arguments are not a JSON object
+            ├── ToolArgumentsError  a tool call's complete arguments are not a JSON object
+            └── CassetteError       a cassette line is truncated or corrupted (names the line)
 
 Misuse is raised; stream problems are emitted through ``on_error``, never raised from
 ``subscribe``. The SDK exception, when there is one, is kept as ``__cause__``. Messages are
@@ -32,6 +36,8 @@ from typing import Any
 from rxstream.response import Response
 
 __all__ = [
+    "AllSourcesFailedError",
+    "CassetteError",
     "ConfigurationError",
     "FirstTokenTimeout",
     "HandlerError",
@@ -39,11 +45,13 @@ __all__ = [
     "OutputValidationError",
     "PausableBufferOverflow",
     "ProviderError",
+    "PublishError",
     "RxStreamError",
     "StreamCancelledError",
     "StreamDecodeError",
     "StreamError",
     "StreamInterruptedError",
+    "StreamNotFoundError",
     "StreamTimeoutError",
     "ToolArgumentsError",
     "TotalTimeout",
@@ -229,6 +237,22 @@ class OutputValidationError(StreamError):
         self.source = source
 
 
+class AllSourcesFailedError(StreamError):
+    """Every source of `rxstream.race_first_token` failed before delivering content.
+
+    Attributes:
+        errors: Each source's name mapped to its error, in the order they failed.
+    """
+
+    def __init__(self, errors: dict[str, Exception]) -> None:
+        detail = "; ".join(f"{name}: {type(error).__name__}" for name, error in errors.items())
+        super().__init__(
+            f"every source failed before content ({detail})",
+            retryable=any(getattr(error, "retryable", False) for error in errors.values()),
+        )
+        self.errors = errors
+
+
 class StreamCancelledError(StreamError):
     """`StreamHandle.wait` / ``await handle`` on a stream that was cancelled (not retryable)."""
 
@@ -281,6 +305,55 @@ class ToolArgumentsError(StreamDecodeError):
         self.tool_call_id = tool_call_id
         self.name = name
         self.raw_arguments = raw_arguments
+
+
+class CassetteError(StreamDecodeError):
+    """A cassette line could not be read; emitted by `rxstream.replay` after the valid prefix.
+
+    Attributes:
+        line: The 1-based number of the offending line.
+        source: The cassette's path (or ``"<file>"`` for a file object).
+    """
+
+    def __init__(
+        self, message: str, *, line: int, source: str, raw: str = "", partial: Response | None = None
+    ):
+        super().__init__(f"{source}:{line}: {message}", raw=raw, partial=partial)
+        self.line = line
+        self.source = source
+
+
+class PublishError(StreamError):
+    """``publish_to_redis`` could not write an entry; the local stream kept flowing.
+
+    Reported on the operator's error channel (``on_publish_error`` and the
+    ``PublishErrors`` subject), never through the stream's own ``on_error``.
+
+    Attributes:
+        key: The Redis stream key.
+        seq: ``seq`` of the first event that was not written (``None`` for the terminal entry).
+    """
+
+    retryable_default = True
+
+    def __init__(self, message: str, *, key: str, seq: int | None, partial: Response | None = None) -> None:
+        super().__init__(message, partial=partial)
+        self.key = key
+        self.seq = seq
+
+
+class StreamNotFoundError(StreamError):
+    """``from_redis`` found no stream under the key within its ``block`` time.
+
+    Attributes:
+        key: The Redis stream key.
+        waited: Seconds waited.
+    """
+
+    def __init__(self, message: str, *, key: str, waited: float) -> None:
+        super().__init__(message, retryable=False)
+        self.key = key
+        self.waited = waited
 
 
 _RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})

@@ -588,9 +588,7 @@ def harness() -> Iterator[Harness]:
         yield h
     finally:
         h.close()
-    left = [
-        t.name for t in set(threading.enumerate()) - threads if not t.name.startswith("rxstream-reader")
-    ]
+    left = [t.name for t in set(threading.enumerate()) - threads if not t.name.startswith("rxstream-reader")]
     assert not left, f"threads left behind: {left}"
     assert _fds() <= fds + 2, f"file descriptors grew from {fds} to {_fds()}"
     deadline = time.monotonic() + TERMINAL_DEADLINE  # a reader returns just after its terminal

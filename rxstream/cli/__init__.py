@@ -4,6 +4,8 @@ Usage::
 
     rxstream run "PROMPT" [--provider P] [--model M] [--max-tokens N] [--emulator]
     rxstream chat [--provider P] [--model M] [--max-tokens N] [--emulator]
+    rxstream run "PROMPT" --record FILE      # also write a cassette (rxstream.cassette)
+    rxstream replay FILE [--speed S]         # play a cassette with its recorded timing
     rxstream mcp [--transport stdio|http] [--config FILE] [--profile NAME]
 
 Providers: ``anthropic``, ``openai``, ``openai-responses``, ``bedrock``, ``bedrock-invoke``
@@ -33,7 +35,7 @@ __all__ = ["build_parser", "main"]
 
 # One module per group of sub-commands; each has ``register(subparsers)`` that adds its
 # parsers and sets ``func`` (``Callable[[argparse.Namespace], int]``) as their default.
-COMMAND_MODULES = ("rxstream.cli._chat", "rxstream.cli._mcp")
+COMMAND_MODULES = ("rxstream.cli._chat", "rxstream.cli._mcp", "rxstream.cli._replay")
 
 
 def build_parser() -> argparse.ArgumentParser:

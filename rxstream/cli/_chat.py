@@ -22,8 +22,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         announce(out, session)
         configured = operator_for(args, provider, session.model)
         stream = session.stream(args.prompt)
+        if args.record:
+            from rxstream.cassette import record
+
+            params = {"provider": session.provider, "model": session.model, "max_tokens": session.max_tokens}
+            stream = stream.pipe(record(args.record, params=params))
+        if configured is not None:  # after recording: the cassette keeps the provider's own timing
+            stream = stream.pipe(configured)
         try:
-            render_live(out, stream.pipe(configured) if configured else stream)
+            render_live(out, stream)
         except KeyboardInterrupt:
             out.print("\n[yellow]cancelled[/yellow]")
             return 130
@@ -68,6 +75,9 @@ def register(sub: Any) -> None:
         p = sub.add_parser(name, help=help_text)
         if name == "run":
             p.add_argument("prompt", help="the user message")
+            p.add_argument(
+                "--record", metavar="FILE", default=None, help="also write a cassette (JSON Lines)"
+            )
         p.add_argument("--provider", choices=PROVIDERS, default=None, help="default: first with an API key")
         p.add_argument("--model", default=None, help="model name (default per provider)")
         p.add_argument("--max-tokens", type=int, default=1024, help="output token limit (default 1024)")
