@@ -38,7 +38,7 @@ def server_env(tmp_path: Path) -> tuple[dict[str, str], str]:
 async def exercise(session: ClientSession) -> None:
     await session.initialize()
     tools = {tool.name: tool for tool in (await session.list_tools()).tools}
-    assert set(tools) == {"ask", "list_models"}
+    assert set(tools) == {"ask", "compare", "list_models"}
     assert tools["ask"].input_schema["required"] == ["prompt"]
     models = await session.call_tool("list_models", {})
     assert models.structured_content is not None
@@ -56,6 +56,14 @@ async def exercise(session: ClientSession) -> None:
     assert beats  # 0.3 s before the first token, heartbeat every 0.1 s
     assert "".join(m for _, m in received if m not in beats) == ANSWER
     assert all(b > a for a, b in itertools.pairwise(p for p, _ in received))
+    compared = await session.call_tool("compare", {"prompt": "hello", "models": ["emulator", "openai:gpt-x"]})
+    assert not compared.is_error and compared.structured_content is not None
+    rows = compared.structured_content["results"]
+    assert [(r["source"], r["text"], r["error"]) for r in rows] == [
+        ("emulator", ANSWER, None),
+        ("openai:gpt-x", ANSWER, None),
+    ]
+    assert compared.structured_content["similarities"][0]["ratio"] == 1.0
 
 
 @pytest.mark.timeout(180)  # a cold subprocess imports fastmcp + SDKs: slow on a loaded 2-core box
@@ -138,3 +146,29 @@ def test_model_spec_resolution(spec: str | None, expected: tuple[str, str]) -> N
 def test_parser_has_the_mcp_command() -> None:
     args: Any = build_parser().parse_args(["mcp", "--transport", "http", "--config", "x.toml"])
     assert (args.transport, args.config, args.profile, args.port) == ("http", "x.toml", "mcp", 8000)
+
+
+async def test_compare_in_memory_sends_heartbeats_and_checks_its_arguments(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fastmcp import Client
+    from fastmcp.exceptions import ToolError
+
+    from rxstream.cli._mcp import build_server
+    from rxstream.config import StreamConfig
+
+    script = ResponseScript(text="same words", first_event_delay=0.5)
+    monkeypatch.setenv("RXSTREAM_EMULATOR_SCRIPT", script.model_dump_json())
+    config = StreamConfig.from_mapping({"profiles": {"mcp": {"mcp": {"heartbeat": 0.1}}}})
+    messages: list[str] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        messages.append(message or "")
+
+    async with Client(build_server(config), progress_handler=on_progress) as mcp:
+        result = await mcp.call_tool("compare", {"prompt": "x", "models": ["emulator", "openai"]})
+        with pytest.raises(ToolError, match="at least two different"):
+            await mcp.call_tool("compare", {"prompt": "x", "models": ["emulator", "emulator"]})
+    assert result.structured_content is not None
+    assert [r["text"] for r in result.structured_content["results"]] == ["same words", "same words"]
+    assert messages and all(m.startswith("comparing 2 models, ") for m in messages)

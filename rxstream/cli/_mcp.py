@@ -13,6 +13,10 @@ Tools:
   per-model ``stream = false`` / ``chunk_delay_ms``); returns the final text. ``model`` is
   ``"provider:model"``, ``"provider"`` or a model name for the default provider
   (the first with an API key, else the embedded emulator).
+* ``compare(prompt, models)``: asks every model concurrently with
+  `rxstream.compare_streams` (each with its own resolved profile) and returns per model the
+  time to first token, total time, tokens/s, token counts, stop reason, text or error, and the
+  pairwise text similarity; heartbeats (``"comparing 3 models, 4.0 s"``) while they run.
 * ``list_models()``: the providers and default models this server can use, whether each
   runs on the emulator, and whether it streams.
 
@@ -168,6 +172,60 @@ def build_server(
             tail = f"\n\npartial answer ({len(partial)} characters):\n{partial}" if partial else ""
             raise ToolError(f"{type(exc).__name__}: {exc}{tail}") from exc
         return response.text
+
+    @server.tool(
+        description=(
+            "Ask several models the same prompt concurrently and compare the answers: per model "
+            "time to first token, total time, tokens/s, token counts, stop reason, text or error, "
+            "and the pairwise text similarity. models: 2 or more model specs as for ask."
+        )
+    )
+    async def compare(prompt: str, models: list[str], ctx: Context) -> dict[str, Any]:
+        """Run `rxstream.compare_streams` over the models; heartbeats while they run.
+
+        Args:
+            prompt: The user message.
+            models: Model specs (see ``ask``), each asked once.
+            ctx: The request's FastMCP context (injected, not part of the input schema).
+        """
+        from rxstream.aio import to_async_iterator
+        from rxstream.multi import compare_streams
+
+        if len(models) < 2 or len(set(models)) != len(models):
+            raise ToolError("compare needs at least two different model specs")
+        try:
+            resolved = [(spec, *resolve_model(spec)) for spec in models]
+            settings = [config.for_model(p, m, profile) for _, p, m in resolved]
+            operators = [rso.apply_config(s) for s in settings]
+        except ConfigurationError as exc:
+            raise ToolError(str(exc)) from exc
+        sources = []
+        for (spec, provider, model_name), operator in zip(resolved, operators, strict=True):
+            session = await asyncio.to_thread(sessions.get, provider, model_name)
+            sources.append((spec, session.stream(prompt).pipe(operator)))
+        heartbeat = min(s.mcp.heartbeat for s in settings)
+        items = to_async_iterator(compare_streams(sources))
+        pending = asyncio.ensure_future(items.__anext__())
+        loop = asyncio.get_running_loop()
+        start, beats = loop.time(), 0
+        try:
+            while True:
+                done, _ = await asyncio.wait({pending}, timeout=heartbeat)
+                if done:
+                    break
+                beats += 1  # `progress` must increase with each notification
+                await ctx.report_progress(
+                    beats, None, f"comparing {len(models)} models, {loop.time() - start:.1f} s"
+                )
+            comparison = pending.result()
+        finally:
+            if not pending.done():
+                pending.cancel()  # the client cancelled: dispose every request
+            await items.aclose()  # type: ignore[attr-defined]  # to_async_iterator's object has it
+        return {
+            "results": comparison.to_records(),
+            "similarities": [s.model_dump() for s in comparison.similarities],
+        }
 
     @server.tool
     def list_models() -> list[dict[str, Any]]:
