@@ -22,6 +22,9 @@ MCP (`rxstream.mcp`, extra ``mcp``): ``stream_to_context``, ``structured_to_cont
 Several models at once (`rxstream.multi`): `merge_streams`, `race_first_token`,
 `speculative`, `fallback`, `compare_streams`.
 
+Tool loops: `tool_loop(entry, client, tools=[...], **params)` runs model turns and tool calls
+(`Tool`, `tool`, `mcp_tools`) as one cold stream; ``rso.loop_result()`` gives `ToolLoopResult`.
+
 Example:
     >>> import rxstream as rxs
     >>> from rxstream import operators as rso
@@ -36,6 +39,8 @@ from rxstream.aio import from_async_iterable, to_async_iterator, to_iterator
 from rxstream.cassette import replay
 from rxstream.config import StreamConfig, StreamProfile
 from rxstream.events import (
+    IterationEnd,
+    IterationStart,
     StopReason,
     StreamEnd,
     StreamEvent,
@@ -46,6 +51,7 @@ from rxstream.events import (
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
+    ToolResult,
     Usage,
     UsageUpdate,
 )
@@ -66,11 +72,14 @@ from rxstream.providers.openai_chat import from_openai
 from rxstream.providers.openai_responses import from_openai_responses
 from rxstream.response import Response, ToolCall, apply
 from rxstream.sinks.redis import from_redis
+from rxstream.tools import Tool, ToolLoopResult, mcp_tools, tool, tool_loop
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Comparison",
+    "IterationEnd",
+    "IterationStart",
     "Response",
     "StopReason",
     "StreamConfig",
@@ -85,10 +94,13 @@ __all__ = [
     "Tagged",
     "TextDelta",
     "ThinkingDelta",
+    "Tool",
     "ToolCall",
     "ToolCallDelta",
     "ToolCallEnd",
     "ToolCallStart",
+    "ToolLoopResult",
+    "ToolResult",
     "Usage",
     "UsageUpdate",
     "__version__",
@@ -108,6 +120,7 @@ __all__ = [
     "from_redis",
     "handlers",
     "mcp",
+    "mcp_tools",
     "merge_streams",
     "operators",
     "race_first_token",
@@ -115,4 +128,6 @@ __all__ = [
     "speculative",
     "to_async_iterator",
     "to_iterator",
+    "tool",
+    "tool_loop",
 ]

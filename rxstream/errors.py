@@ -5,6 +5,7 @@
     RxStreamError
     ├── ConfigurationError          raised synchronously: misuse, missing extra (also a ValueError)
     ├── HandlerError                a user handler raised (isolated; given to on_handler_error)
+    ├── ToolError                   a tool reports failure: its message goes back to the model
     └── StreamError                 emitted through on_error; carries .partial: Response
         ├── ProviderError           the provider said no: HTTP error before the stream, or an
         │                           error event inside a 200 stream (status, request id, retryable)
@@ -24,16 +25,21 @@
             └── CassetteError       a cassette line is truncated or corrupted (names the line)
 
 Misuse is raised; stream problems are emitted through ``on_error``, never raised from
-``subscribe``. The SDK exception, when there is one, is kept as ``__cause__``. Messages are
+``subscribe``. In a tool loop (`rxstream.tool_loop`) a `StreamError` also carries
+``.iterations``: the `ToolLoopResult` of the iterations completed before it. The SDK
+exception, when there is one, is kept as ``__cause__``. Messages are
 built from non-secret fields only (status, error type, provider message, request id):
 API keys and auth headers never appear in them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rxstream.response import Response
+
+if TYPE_CHECKING:
+    from rxstream.operators._loop_result import ToolLoopResult
 
 __all__ = [
     "AllSourcesFailedError",
@@ -54,6 +60,7 @@ __all__ = [
     "StreamNotFoundError",
     "StreamTimeoutError",
     "ToolArgumentsError",
+    "ToolError",
     "TotalTimeout",
 ]
 
@@ -80,6 +87,15 @@ class HandlerError(RxStreamError):
         self.callback = callback
 
 
+class ToolError(RxStreamError):
+    """Raised by a tool to report a failure to the model.
+
+    `rxstream.tool_loop` sends ``str(error)`` back as an error result (``is_error=True``)
+    and goes on; MCP results with ``isError`` become this error. Any other exception a tool
+    raises is reported the same way, as ``"<ExceptionClass>: <message>"``.
+    """
+
+
 class StreamError(RxStreamError):
     """An error emitted through ``on_error`` after subscription.
 
@@ -87,9 +103,12 @@ class StreamError(RxStreamError):
         partial: The `Response` received before the error (never ``None``).
         retryable: Whether retrying the same request may succeed.
         provider: Provider name, when known.
+        iterations: In a tool loop, the `ToolLoopResult` of the iterations completed before
+            the error (``partial`` is the failed turn); ``None`` elsewhere.
     """
 
     retryable_default: bool = False
+    iterations: ToolLoopResult | None = None
 
     def __init__(
         self,

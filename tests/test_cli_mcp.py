@@ -19,7 +19,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from rxstream.cli import build_parser
-from rxstream.cli._mcp import resolve_model
+from rxstream.cli._mcp import default_model, resolve_model
 from rxstream.testing import ResponseScript
 
 ANSWER = " ".join(f"token{i}" for i in range(300))
@@ -43,7 +43,7 @@ async def exercise(session: ClientSession) -> None:
     models = await session.call_tool("list_models", {})
     assert models.structured_content is not None
     listed = models.structured_content["result"]
-    assert {"model": "emulator:emulator-1", "emulated": True, "stream": True} in listed
+    assert {"model": f"emulator:{default_model('emulator')}", "emulated": True, "stream": True} in listed
     received: list[tuple[float, str]] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
@@ -129,18 +129,14 @@ async def test_streamable_http_transport(tmp_path: Path) -> None:
             proc.wait(timeout=20)
 
 
-@pytest.mark.parametrize(
-    ("spec", "expected"),
-    [
-        ("openai:gpt-4o", ("openai", "gpt-4o")),
-        ("anthropic", ("anthropic", "claude-sonnet-4-5")),
-        ("emulator:", ("emulator", "emulator-1")),
-        (None, ("emulator", "emulator-1")),  # no keys: the emulator
-        ("some-model", ("emulator", "some-model")),
-    ],
-)
-def test_model_spec_resolution(spec: str | None, expected: tuple[str, str]) -> None:
-    assert resolve_model(spec) == expected
+def test_model_spec_resolution() -> None:
+    anthropic_default = default_model("anthropic")
+    assert default_model("emulator") == anthropic_default
+    assert resolve_model("openai:gpt-4o") == ("openai", "gpt-4o")
+    assert resolve_model("anthropic") == ("anthropic", anthropic_default)
+    assert resolve_model("emulator:") == ("emulator", anthropic_default)
+    assert resolve_model(None) == ("emulator", anthropic_default)  # no keys: the emulator
+    assert resolve_model("some-model") == ("emulator", "some-model")
 
 
 def test_parser_has_the_mcp_command() -> None:

@@ -293,7 +293,7 @@ def test_run_command_applies_the_profile_and_reports_bad_files(
         "RXSTREAM_EMULATOR_SCRIPT", ResponseScript(text="held until the end").model_dump_json()
     )
     good = tmp_path / "good.toml"
-    good.write_text('[providers.emulator.models."emulator-*"]\nstream = false\n')
+    good.write_text("[providers.anthropic]\nstream = false\n")
     assert main(["run", "hi", "--profile", "batch", "--config", str(good)]) == 0
     assert "held until the end" in capsys.readouterr().out
     bad = tmp_path / "bad.toml"

@@ -32,20 +32,22 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import os
 import threading
 from typing import Any
 
 from rxstream._extras import require
 from rxstream.cli._session import (
-    DEFAULT_MODELS,
-    PROVIDERS,
+    EMULATOR_ALIAS,
+    PROVIDER_CHOICES,
     Session,
-    _has_credentials,
+    SessionOptions,
     open_session,
     pick_provider,
 )
 from rxstream.config import StreamConfig
 from rxstream.errors import ConfigurationError, StreamError
+from rxstream.providers import get_spec
 
 __all__ = ["build_server", "cmd_mcp", "register"]
 
@@ -64,9 +66,10 @@ class _Sessions:
         with self._lock:
             session = self._open.get(provider)
             if session is None:
-                session = self._stack.enter_context(
-                    open_session(provider, None, self._max_tokens, self._force_emulator)
+                options = SessionOptions(
+                    provider=provider, max_tokens=self._max_tokens, force_emulator=self._force_emulator
                 )
+                session = self._stack.enter_context(open_session(options))
                 self._open[provider] = session
         return dataclasses.replace(session, model=model, history=[])
 
@@ -82,13 +85,26 @@ def resolve_model(spec: str | None) -> tuple[str, str]:
     Raises:
         ConfigurationError: an unknown provider before the colon.
     """
-    if spec and ":" in spec and spec.split(":", 1)[0] in PROVIDERS:
+    if spec and ":" in spec and spec.split(":", 1)[0] in PROVIDER_CHOICES:
         provider, model = spec.split(":", 1)
-        return provider, model or DEFAULT_MODELS[provider]
-    if spec in PROVIDERS:
-        return spec, DEFAULT_MODELS[spec]
-    provider = pick_provider(None)
-    return provider, spec or DEFAULT_MODELS[provider]
+        return provider, model or default_model(provider)
+    if spec in PROVIDER_CHOICES:
+        return spec, default_model(spec)
+    chosen, _ = pick_provider(None)
+    provider = EMULATOR_ALIAS if emulated(chosen.name, False) else chosen.name
+    return provider, spec or default_model(provider)
+
+
+def default_model(provider: str) -> str:
+    """The registry's default model (``"emulator"`` uses Anthropic's, on the emulator)."""
+    return get_spec("anthropic" if provider == EMULATOR_ALIAS else provider).default_model
+
+
+def emulated(provider: str, force_emulator: bool) -> bool:
+    """Whether ``provider`` runs on the embedded emulator (no credentials, or asked for)."""
+    if force_emulator or provider == EMULATOR_ALIAS:
+        return True
+    return not get_spec(provider).has_credentials(os.environ)
 
 
 def build_server(
@@ -232,11 +248,11 @@ def build_server(
         """The providers and default models this server can use."""
         return [
             {
-                "model": f"{provider}:{DEFAULT_MODELS[provider]}",
-                "emulated": force_emulator or provider == "emulator" or not _has_credentials(provider),
-                "stream": config.for_model(provider, DEFAULT_MODELS[provider], profile).stream,
+                "model": f"{provider}:{default_model(provider)}",
+                "emulated": emulated(provider, force_emulator),
+                "stream": config.for_model(provider, default_model(provider), profile).stream,
             }
-            for provider in PROVIDERS
+            for provider in PROVIDER_CHOICES
         ]
 
     return server

@@ -30,6 +30,15 @@ Projections:
       events:             -a-b-c-d-e|
       stream_stats(4):    ----s---s-(D|)
 
+Tool loops (`rxstream.tool_loop`):
+
+* ``loop_result()``: ``Observable[StreamEvent] -> Observable[ToolLoopResult]``, one value at
+  completion (responses, final text, usage per iteration and summed, tool results, and the
+  history in the provider's format)::
+
+      loop:           -I-S-t-E-R-J-I-S-t-E-J|
+      loop_result():  ----------------------(L|)
+
 Re-chunking and pacing (events keep their order; text is never lost):
 
 * ``coalesce_text(max_delay, max_chars=None)``: merge adjacent text (or thinking) deltas
@@ -157,6 +166,7 @@ from rxstream.operators._basic import final, snapshots, text
 from rxstream.operators._buffer_tokens import buffer_tokens
 from rxstream.operators._coalesce_text import coalesce_text
 from rxstream.operators._for_source import for_source
+from rxstream.operators._loop_result import ToolLoopResult, loop_result
 from rxstream.operators._pausable import PausableBufferOverflow, pausable
 from rxstream.operators._publish_redis import publish_to_redis
 from rxstream.operators._rate_limit import rate_limit
@@ -179,6 +189,7 @@ __all__ = [
     "StatsTracker",
     "StreamStats",
     "StructuredOutput",
+    "ToolLoopResult",
     "apply_config",
     "buffer_tokens",
     "coalesce_text",
@@ -186,6 +197,7 @@ __all__ = [
     "first_token_timeout",
     "for_source",
     "idle_timeout",
+    "loop_result",
     "pausable",
     "publish_to_redis",
     "rate_limit",
