@@ -126,7 +126,7 @@ async def bench_mcp(tokens: int, repeat: int) -> dict[str, Any]:
 
         def stream() -> Any:
             return rxs.from_anthropic(
-                client, model="m", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+                client, model="m", max_tokens=10_000, messages=[{"role": "user", "content": "x"}]
             )
 
         server = FastMCP("bench")

@@ -264,7 +264,7 @@ def test_stream_false_end_to_end_through_the_sdk() -> None:
         client = anthropic.Anthropic(base_url=emu.anthropic_base_url, api_key="sk-test")
         try:
             stream = rxs.from_anthropic(
-                client, model="slow-1", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+                client, model="slow-1", max_tokens=1000, messages=[{"role": "user", "content": "hi"}]
             )
             arrivals: list[float] = []
             import time

@@ -59,7 +59,7 @@ def client(emu: ProviderEmulator) -> Iterator[anthropic.Anthropic]:
 
 def ask_stream(client: anthropic.Anthropic, prompt: str) -> Observable[StreamEvent]:
     return rxs.from_anthropic(
-        client, model="m", max_tokens=100, messages=[{"role": "user", "content": prompt}]
+        client, model="m", max_tokens=10_000, messages=[{"role": "user", "content": prompt}]
     )
 
 

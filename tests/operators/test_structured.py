@@ -311,7 +311,7 @@ def test_end_to_end_through_the_anthropic_sdk_with_split_writes() -> None:
         try:
             for source in ("text", "tool:record"):
                 stream = rxs.from_anthropic(
-                    client, model="m", max_tokens=100, messages=[{"role": "user", "content": "order?"}]
+                    client, model="m", max_tokens=10_000, messages=[{"role": "user", "content": "order?"}]
                 )
                 out = stream.pipe(rso.structured(Order, source=source), rso_to_list()).run()
                 assert out[-1].value == ORDER
