@@ -141,14 +141,14 @@ def test_many_paused_sync_streams_do_not_starve_a_new_one() -> None:
         for _ in range(70):
             valve = reactivex.subject.BehaviorSubject(False)
             stream = rxs.from_anthropic(
-                client, model="m", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+                client, model="m", max_tokens=4096, messages=[{"role": "user", "content": "hi"}]
             ).pipe(rso.pausable(valve, max_buffered=8))
             subs.append(stream.subscribe(on_error=lambda e: None))
         emu.enqueue(ResponseScript(text="fresh"))
         try:
             start = time.monotonic()
             fresh = rxs.from_anthropic(
-                client, model="m", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+                client, model="m", max_tokens=4096, messages=[{"role": "user", "content": "hi"}]
             )
             # The fresh stream gets its own reader; its text arrives although 70 readers are held.
             assert fresh.pipe(rso.final()).run().text in ("fresh", long_text)
@@ -328,7 +328,11 @@ def test_bedrock_dispose_while_headers_pending_closes_the_connection(operation: 
             else rxs.from_bedrock_invoke(
                 client,
                 modelId="m",
-                body={"anthropic_version": "bedrock-2023-05-31", "max_tokens": 8, "messages": []},
+                body={
+                    "anthropic_version": "bedrock-2023-05-31",
+                    "max_tokens": 8,
+                    "messages": [{"role": "user", "content": "hi"}],
+                },
             )
         )
         errors: list[BaseException] = []
