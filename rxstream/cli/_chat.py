@@ -15,6 +15,10 @@ __all__ = ["cmd_chat", "cmd_run", "register"]
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``rxstream run PROMPT``: stream one response, then print the summary line."""
+    if getattr(args, "race", None):
+        from rxstream.cli._compare import run_race
+
+        return run_race(args)
     out = console()
     provider = pick_provider(args.provider)
     with open_session(provider, args.model, args.max_tokens, args.emulator) as session:
@@ -65,6 +69,9 @@ def register(sub: Any) -> None:
         p = sub.add_parser(name, help=help_text)
         if name == "run":
             p.add_argument("prompt", help="the user message")
+            p.add_argument(
+                "--race", action="append", choices=PROVIDERS, help="race several sources (repeatable)"
+            )
         p.add_argument("--provider", choices=PROVIDERS, default=None, help="default: first with an API key")
         p.add_argument("--model", default=None, help="model name (default per provider)")
         p.add_argument("--max-tokens", type=int, default=1024, help="output token limit (default 1024)")
