@@ -70,8 +70,8 @@ def _sessions(
             client = anthropic.Anthropic(api_key="sk-ant-emulator", base_url=emu.anthropic_base_url)
             stack.callback(client.close)
             out.print(
-                "[dim]no --provider given: comparing two embedded-emulator tracks on 127.0.0.1 "
-                "(fast and terse vs slow and wordy)[/dim]"
+                "[dim]no --provider: two embedded-emulator tracks on 127.0.0.1, "
+                "fast and terse vs slow and wordy[/dim]"
             )
             for track in ("fast", "slow"):
                 sessions[track] = Session(
