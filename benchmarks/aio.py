@@ -133,11 +133,12 @@ def watch(stop):
         time.sleep(0.02)
 
 limits = httpx2.Limits(max_connections=n + 10, max_keepalive_connections=n + 10)
+timeout = httpx2.Timeout(300.0)  # a loaded one-process emulator may take seconds to accept 1,000 connections
 if mode == "sync":
-    client = anthropic.Anthropic(api_key="k", base_url=url, max_retries=0,
+    client = anthropic.Anthropic(api_key="k", base_url=url, max_retries=0, timeout=timeout,
                                  http_client=anthropic.DefaultHttpxClient(limits=limits))
 else:
-    client = anthropic.AsyncAnthropic(api_key="k", base_url=url, max_retries=0,
+    client = anthropic.AsyncAnthropic(api_key="k", base_url=url, max_retries=0, timeout=timeout,
                                       http_client=anthropic.DefaultAsyncHttpxClient(limits=limits))
 
 async def one_rx():
@@ -248,6 +249,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--streams", type=int, default=None, help="concurrent streams (default 1000)")
+    parser.add_argument("--only", default=None, help="comma-separated sections to run")
     args = parser.parse_args()
     words, repeat, streams, trials = (2_000, 3, 100, 5) if args.quick else (20_000, 7, 1_000, 30)
     streams = args.streams or streams
@@ -257,7 +259,10 @@ def main() -> None:
         "race": lambda: bench_race(trials),
         "concurrent": lambda: bench_concurrent(streams),
     }
+    only = set(args.only.split(",")) if args.only else set(sections)
     for name, run in sections.items():  # one JSON line per section, as soon as it is measured
+        if name not in only:
+            continue
         print(json.dumps({name: run()}), flush=True)
     print(json.dumps({"bench_peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 
