@@ -36,11 +36,11 @@ def test_run_streams_from_the_emulator_with_summary() -> None:
     script = ResponseScript(text="Rivers flow downhill. They carve valleys.", input_tokens=9, output_tokens=8)
     result = run_cli("run", "Tell me about rivers", RXSTREAM_EMULATOR_SCRIPT=script.model_dump_json())
     assert result.returncode == 0, result.stderr
-    out = result.stdout
-    assert "embedded emulator" in out
-    assert "Rivers flow downhill. They carve valleys." in out
-    assert "TTFT" in out and "tok/s" in out and "input 9 tok" in out and "output 8 tok" in out
-    assert "stop end_turn" in out
+    out, err = result.stdout, result.stderr
+    assert "embedded emulator" in err
+    assert out == "Rivers flow downhill. They carve valleys.\n"  # piped: plain text only
+    assert "TTFT" in err and "tok/s" in err and "input 9 tok" in err and "output 8 tok" in err
+    assert "stop end_turn" in err
 
 
 @pytest.mark.parametrize("provider", ["openai", "openai-responses", "bedrock", "bedrock-invoke"])
@@ -48,14 +48,14 @@ def test_run_every_provider_on_the_emulator(provider: str) -> None:
     script = ResponseScript(text="Hello from the wire.", output_tokens=5)
     result = run_cli("run", "hi", "--provider", provider, RXSTREAM_EMULATOR_SCRIPT=script.model_dump_json())
     assert result.returncode == 0, result.stderr
-    assert "Hello from the wire." in result.stdout
-    assert "output 5 tok" in result.stdout and "stop end_turn" in result.stdout
+    assert result.stdout == "Hello from the wire.\n"
+    assert "output 5 tok" in result.stderr and "stop end_turn" in result.stderr
 
 
 def test_run_default_demo_answer() -> None:
     result = run_cli("run", "What is reactive programming?")
     assert result.returncode == 0, result.stderr
-    assert "TTFT" in result.stdout
+    assert "TTFT" in result.stderr
     assert len(result.stdout.split()) > 30
 
 
@@ -64,7 +64,7 @@ def test_run_dropped_connection_shows_partial_and_error() -> None:
     result = run_cli("run", "x", RXSTREAM_EMULATOR_SCRIPT=script.model_dump_json())
     assert result.returncode == 1
     assert "one two" in result.stdout
-    assert "error:" in result.stdout and "dropped" in result.stdout
+    assert "error:" in result.stderr and "dropped" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
 
 
@@ -72,6 +72,9 @@ class Pty:
     """A child process on a pseudo-terminal, read with a deadline."""
 
     def __init__(self, *args: str, **extra: str) -> None:
+        # A real terminal type: with TERM=dumb rich shows nothing until the answer is complete,
+        # and a Ctrl+C "during" the answer would arrive after it.
+        extra.setdefault("TERM", "xterm")
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # child
             os.execve(sys.executable, [sys.executable, "-m", "rxstream.cli", *args], env(**extra))
@@ -87,8 +90,10 @@ class Pty:
             if ready:
                 try:
                     chunk = os.read(self.fd, 4096).decode(errors="replace")
-                except OSError:
-                    break
+                except OSError as exc:  # EIO: the child closed the terminal (it exited)
+                    raise AssertionError(
+                        f"{needle!r} not seen before the child exited; got:\n{self.buffer}"
+                    ) from exc
                 self.buffer += chunk
         return self.buffer
 
@@ -115,7 +120,8 @@ def test_chat_ctrl_c_cancels_and_drops_the_turn() -> None:
     child.read_until("word5")
     child.send("\x03")  # Ctrl+C, delivered as SIGINT by the terminal
     out = child.read_until("cancelled")
-    child.read_until("you>")
+    # Wait for the *next* prompt (the first one is already in the buffer) before Ctrl+D.
+    child.read_until("you>", start=out.index("cancelled"))
     assert "Traceback" not in out
     child.send("\x04")  # Ctrl+D quits
     assert child.wait() == 0
@@ -154,7 +160,7 @@ def test_chat_history_reaches_the_provider(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(ProviderEmulator, "__enter__", spy_enter)  # observe the emulator, not rxstream
     monkeypatch.setenv("RXSTREAM_EMULATOR_SCRIPT", ResponseScript(text="Noted.").model_dump_json())
     lines = iter(["remember 42", "what did I say?", "/exit"])
-    args = argparse.Namespace(provider=None, model=None, max_tokens=64, emulator=False)
+    args = argparse.Namespace(provider=None, model=None, max_tokens=64, emulator=False, base_url=None)
     assert cli.cmd_chat(args, read_line=lambda prompt: next(lines)) == 0
     emu = seen[0]["emu"]
     assert isinstance(emu, ProviderEmulator)

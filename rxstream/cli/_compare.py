@@ -20,7 +20,14 @@ from typing import Any
 from reactivex import Observable
 from reactivex import operators as ops
 
-from rxstream.cli._session import PROVIDERS, Session, announce, console, open_session
+from rxstream.cli._session import (
+    PROVIDER_CHOICES,
+    Session,
+    SessionOptions,
+    announce,
+    console,
+    open_session,
+)
 from rxstream.errors import StreamError
 from rxstream.events import StreamEvent
 from rxstream.multi import Comparison, compare_streams, race_first_token
@@ -73,13 +80,18 @@ def _sessions(
                 "[dim]no --provider: two embedded-emulator tracks on 127.0.0.1, "
                 "fast and terse vs slow and wordy[/dim]"
             )
+            from rxstream.providers import get_spec
+
             for track in ("fast", "slow"):
                 sessions[track] = Session(
-                    provider="emulator",
+                    spec=get_spec("anthropic"),
                     model=f"emulator-{track}",
                     max_tokens=args.max_tokens,
+                    system=None,
                     emulated=True,
+                    why_emulated="no --provider",
                     client=client,
+                    host="127.0.0.1",
                 )
             yield sessions
             return
@@ -88,7 +100,14 @@ def _sessions(
             n = 2
             while name in sessions:
                 name, n = f"{provider}#{n}", n + 1
-            session = stack.enter_context(open_session(provider, args.model, args.max_tokens, args.emulator))
+            options = SessionOptions(
+                provider=provider,
+                model=args.model,
+                max_tokens=args.max_tokens,
+                system=getattr(args, "system", None),
+                force_emulator=bool(getattr(args, "emulator", False)),
+            )
+            session = stack.enter_context(open_session(options))
             announce(out, session)
             sessions[name] = session
         yield sessions
@@ -234,7 +253,7 @@ def run_race(args: argparse.Namespace) -> int:
         raced = race_first_token({name: tagged(name, s.stream(args.prompt)) for name, s in sessions.items()})
         raced = raced.pipe(ops.do_action(note_first))
         try:
-            response = render_live(out, raced)
+            response, _ = render_live(out, raced)
         except KeyboardInterrupt:
             out.print("\n[yellow]cancelled[/yellow]")
             return 130
@@ -254,7 +273,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--provider",
         action="append",
-        choices=PROVIDERS,
+        choices=PROVIDER_CHOICES,
         default=None,
         help="a source to compare (repeatable); default: two embedded-emulator tracks",
     )
