@@ -40,7 +40,9 @@ KEY = "sk-bench"
 
 
 async def _rx_once(client: anthropic.AsyncAnthropic) -> int:
-    stream = rxs.from_anthropic(client, model="m", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+    stream = rxs.from_anthropic(
+        client, model="m", max_tokens=100_000, messages=[{"role": "user", "content": "x"}]
+    )
     count = 0
     async for _ in rxs.to_async_iterator(stream):
         count += 1
@@ -50,7 +52,7 @@ async def _rx_once(client: anthropic.AsyncAnthropic) -> int:
 async def _raw_once(client: anthropic.AsyncAnthropic) -> int:
     count = 0
     stream = await client.messages.create(
-        model="m", max_tokens=10, messages=[{"role": "user", "content": "x"}], stream=True
+        model="m", max_tokens=100_000, messages=[{"role": "user", "content": "x"}], stream=True
     )
     async for _ in stream:
         count += 1
@@ -119,7 +121,7 @@ import asyncio, json, resource, sys, threading, time
 import anthropic, httpx2
 import rxstream as rxs
 mode, n, url = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-params = dict(model="m", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+params = dict(model="m", max_tokens=100_000, messages=[{"role": "user", "content": "x"}])
 
 def rss_kib():
     for line in open("/proc/self/status"):
@@ -227,7 +229,10 @@ def bench_race(trials: int) -> dict[str, Any]:
                     first.append(time.monotonic())
 
             sources = {
-                name: rxs.from_anthropic(client, model=name, max_tokens=5, messages=[]) for name in scripts
+                name: rxs.from_anthropic(
+                    client, model=name, max_tokens=1024, messages=[{"role": "user", "content": "hi"}]
+                )
+                for name in scripts
             }
             rxs.race_first_token(sources).subscribe(on_next, lambda _e, d=done: d.set(), done.set)
             done.wait(10)

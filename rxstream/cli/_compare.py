@@ -232,7 +232,7 @@ def _closed_connections(emulators: list[Any]) -> str:
 
 def run_race(args: argparse.Namespace) -> int:
     """``rxstream run PROMPT --race P --race Q``: the first source to answer wins."""
-    from rxstream._live import render_live
+    from rxstream._live import render_live, summary_line
 
     out = console()
     with _sessions(args, list(args.race), out) as sessions:
@@ -253,13 +253,14 @@ def run_race(args: argparse.Namespace) -> int:
         raced = race_first_token({name: tagged(name, s.stream(args.prompt)) for name, s in sessions.items()})
         raced = raced.pipe(ops.do_action(note_first))
         try:
-            response, _ = render_live(out, raced)
+            response, stats = render_live(out, raced)
         except KeyboardInterrupt:
             out.print("\n[yellow]cancelled[/yellow]")
             return 130
         except StreamError as exc:
             out.print(f"\n[red]error:[/red] {exc}")
             return 1
+        out.print(summary_line(response, stats), style="dim", markup=False)
         winner = owner.get(first[0], "?") if first else "?"
         others = ", ".join(name for name in sessions if name != winner)
         out.print(f"[bold]winner: {winner}[/bold] ({response.model or '-'}); closed: {others}")
