@@ -26,6 +26,8 @@ from rxstream.errors import AllSourcesFailedError, ConfigurationError, ProviderE
 from rxstream.events import StreamEnd, StreamEvent, StreamReset, StreamStart, TextDelta, Usage
 from rxstream.testing import Fault, ProviderEmulator, ResponseScript
 
+USER_X = [{"role": "user", "content": "x"}]
+
 on_next = ReactiveTest.on_next
 on_error = ReactiveTest.on_error
 on_completed = ReactiveTest.on_completed
@@ -362,7 +364,7 @@ def test_compare_streams_measures_each_source_on_the_scheduler_clock() -> None:
 
 def anthropic_stream(client: Any, **extra: Any) -> reactivex.Observable[StreamEvent]:
     return rxs.from_anthropic(
-        client, model="m", max_tokens=10, messages=[{"role": "user", "content": "hi"}], **extra
+        client, model="m", max_tokens=100_000, messages=[{"role": "user", "content": "hi"}], **extra
     )
 
 
@@ -380,7 +382,9 @@ async def test_race_losers_disconnect_within_50_ms_of_the_winners_first_token(ki
         else:
             client = anthropic.AsyncAnthropic(api_key=API_KEY, base_url=emu.anthropic_base_url, max_retries=0)
         sources = {
-            name: rxs.from_anthropic(client, model=name, max_tokens=10, messages=[])
+            name: rxs.from_anthropic(
+                client, model=name, max_tokens=100_000, messages=[{"role": "user", "content": "hi"}]
+            )
             for name in ("slow1", "fast", "slow2")
         }
         first_token: list[float] = []
@@ -407,8 +411,8 @@ async def test_race_losers_disconnect_within_50_ms_of_the_winners_first_token(ki
 
 def test_speculative_local_openai_draft_hands_over_to_the_cloud() -> None:
     # The recipe: a fast "local" OpenAI-compatible server drafts, a slower cloud model answers.
-    local_script = ResponseScript(model="local", text=" ".join(["draft"] * 200), event_delay=0.01)
-    cloud_script = ResponseScript(model="cloud", text="The considered cloud answer.", first_event_delay=0.3)
+    local_script = ResponseScript(model="local", text=" ".join(["draft"] * 400), event_delay=0.01)
+    cloud_script = ResponseScript(model="cloud", text="The considered cloud answer.", first_event_delay=1.0)
     with ProviderEmulator(
         responder=lambda provider, _b: local_script if provider == "openai" else cloud_script
     ) as emu:
@@ -447,7 +451,9 @@ def test_fallback_and_compare_end_to_end() -> None:
             client2 = anthropic.Anthropic(api_key=API_KEY, base_url=emu2.anthropic_base_url, max_retries=0)
             comparison = rxs.compare_streams(
                 {
-                    name: rxs.from_anthropic(client2, model=name, max_tokens=10, messages=[])
+                    name: rxs.from_anthropic(
+                        client2, model=name, max_tokens=100_000, messages=[{"role": "user", "content": "hi"}]
+                    )
                     for name in scripts
                 }
             ).run()

@@ -69,10 +69,16 @@ def test_a_stream_started_from_on_completed_reuses_the_client_safely(provider: s
             if n == 10:
                 done.set()
                 return
-            make().subscribe(
-                on_completed=lambda: (results.append("ok"), start(n + 1)),
-                on_error=lambda e: (results.append(repr(e)), done.set()),
-            )
+
+            def on_completed() -> None:
+                results.append("ok")
+                start(n + 1)
+
+            def on_error(error: Exception) -> None:
+                results.append(repr(error))
+                done.set()
+
+            make().subscribe(on_completed=on_completed, on_error=on_error)
 
         start(0)
         assert done.wait(20)
@@ -98,10 +104,13 @@ def test_dispose_after_completion_does_not_touch_the_next_request() -> None:
             assert done.wait(5)
             outcome: list[Any] = []
             ended = threading.Event()
+
+            def on_error(error: Exception) -> None:
+                outcome.append(error)
+                ended.set()
+
             make().pipe(rso.final()).subscribe(
-                on_next=outcome.append,
-                on_error=lambda e: (outcome.append(e), ended.set()),
-                on_completed=ended.set,
+                on_next=outcome.append, on_error=on_error, on_completed=ended.set
             )
             sub.dispose()  # late disposal while the next request runs on the pooled connection
             assert ended.wait(5)
@@ -302,7 +311,11 @@ def test_the_emulator_does_not_log_writes_to_disconnected_clients(caplog: pytest
         for _ in range(10):
             emu.enqueue(ResponseScript(text="w " * 20_000, chunk_size=2))
             first = threading.Event()
-            sub = make().subscribe(on_next=lambda e, first=first: first.set(), on_error=lambda e: None)
+
+            def on_next(event: Any, first: threading.Event = first) -> None:
+                first.set()
+
+            sub = make().subscribe(on_next=on_next, on_error=lambda e: None)
             assert first.wait(5)
             sub.dispose()
             emu.wait_for_disconnect(timeout=5)
