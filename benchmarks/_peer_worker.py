@@ -20,6 +20,8 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # LiteLLM: no network at import
 
 KEY = "sk-bench"
+# The replay server routes by path and model: run.py names each scenario's model after it.
+MODEL = {"anthropic-text": "bench-anthropic-text", "openai-text": "bench-openai-text"}
 LOOP = asyncio.new_event_loop()  # one loop for every async run: peers cache clients bound to it
 PROMPT = "x"
 MESSAGES = [{"role": "user", "content": PROMPT}]
@@ -33,7 +35,7 @@ def raw(base: str, scenario: str) -> Callable[[], int]:
         a = anthropic.Anthropic(api_key=KEY, base_url=base, max_retries=0)
         return lambda: sum(
             1
-            for _ in a.messages.create(model="bench", max_tokens=10, messages=MESSAGES, stream=True)  # type: ignore[arg-type]
+            for _ in a.messages.create(model=MODEL[scenario], max_tokens=10, messages=MESSAGES, stream=True)  # type: ignore[arg-type]
         )
     import openai
 
@@ -41,7 +43,7 @@ def raw(base: str, scenario: str) -> Callable[[], int]:
     return lambda: sum(
         1
         for _ in o.chat.completions.create(
-            model="bench",
+            model=MODEL[scenario],
             messages=MESSAGES,
             stream=True,
             stream_options={"include_usage": True},  # type: ignore[arg-type]
@@ -59,7 +61,7 @@ def rxstream_final(base: str, scenario: str) -> Callable[[], int]:
 
         a = anthropic.Anthropic(api_key=KEY, base_url=base, max_retries=0)
         return lambda: len(
-            rxs.from_anthropic(a, model="bench", max_tokens=10, messages=MESSAGES)
+            rxs.from_anthropic(a, model=MODEL[scenario], max_tokens=10, messages=MESSAGES)
             .pipe(rso.final())
             .run()
             .text
@@ -67,17 +69,21 @@ def rxstream_final(base: str, scenario: str) -> Callable[[], int]:
     import openai
 
     o = openai.OpenAI(api_key=KEY, base_url=base + "/v1", max_retries=0)
-    return lambda: len(rxs.from_openai(o, model="bench", messages=MESSAGES).pipe(rso.final()).run().text)
+    return lambda: len(
+        rxs.from_openai(o, model=MODEL[scenario], messages=MESSAGES).pipe(rso.final()).run().text
+    )
 
 
 def _langchain_model(base: str, scenario: str) -> Any:
     if scenario == "anthropic-text":
         from langchain_anthropic import ChatAnthropic
 
-        return ChatAnthropic(model="bench", api_key=KEY, base_url=base, max_retries=0, max_tokens=10)  # type: ignore[call-arg]
+        return ChatAnthropic(model=MODEL[scenario], api_key=KEY, base_url=base, max_retries=0, max_tokens=10)  # type: ignore[call-arg]
     from langchain_openai import ChatOpenAI
 
-    return ChatOpenAI(model="bench", api_key=KEY, base_url=base + "/v1", max_retries=0, stream_usage=True)  # type: ignore[arg-type]
+    return ChatOpenAI(
+        model=MODEL[scenario], api_key=KEY, base_url=base + "/v1", max_retries=0, stream_usage=True
+    )  # type: ignore[arg-type]
 
 
 def langchain_stream(base: str, scenario: str) -> Callable[[], int]:
@@ -105,12 +111,12 @@ def litellm_completion(base: str, scenario: str) -> Callable[[], int]:
 
     if scenario == "anthropic-text":
         kwargs: dict[str, Any] = {
-            "model": "anthropic/bench",
+            "model": "anthropic/" + MODEL[scenario],
             "api_base": base + "/v1/messages",
             "max_tokens": 10,
         }
     else:
-        kwargs = {"model": "openai/bench", "api_base": base + "/v1"}
+        kwargs = {"model": "openai/" + MODEL[scenario], "api_base": base + "/v1"}
 
     def run() -> int:
         return sum(
@@ -132,14 +138,14 @@ def pydantic_ai_run_stream(base: str, scenario: str) -> Callable[[], int]:
             from pydantic_ai.providers.anthropic import AnthropicProvider
 
             client: Any = AsyncAnthropic(api_key=KEY, base_url=base, max_retries=0)
-            model: Any = AnthropicModel("bench", provider=AnthropicProvider(anthropic_client=client))
+            model: Any = AnthropicModel(MODEL[scenario], provider=AnthropicProvider(anthropic_client=client))
         else:
             from openai import AsyncOpenAI
             from pydantic_ai.models.openai import OpenAIChatModel
             from pydantic_ai.providers.openai import OpenAIProvider
 
             client = AsyncOpenAI(api_key=KEY, base_url=base + "/v1", max_retries=0)
-            model = OpenAIChatModel("bench", provider=OpenAIProvider(openai_client=client))
+            model = OpenAIChatModel(MODEL[scenario], provider=OpenAIProvider(openai_client=client))
         n = 0
         async with client:
             agent = Agent(model)

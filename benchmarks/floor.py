@@ -124,24 +124,13 @@ def interleave(contenders: dict[str, Callable[[], Any]], repeat: int) -> dict[st
 
 
 def socket_contenders(
-    base: str, http: httpx2.Client, client: anthropic.Anthropic
+    s: harness.Scenario, base: str, http: httpx2.Client, client: anthropic.Anthropic
 ) -> dict[str, Callable[[], Any]]:
-    query = {"bench": "anthropic-text"}
-    params: dict[str, Any] = {
-        "model": "bench",
-        "max_tokens": 10,
-        "messages": [{"role": "user", "content": "x"}],
-        "extra_query": query,
-    }
-    body = {
-        "model": "bench",
-        "max_tokens": 10,
-        "messages": [{"role": "user", "content": "x"}],
-        "stream": True,
-    }
+    params = s.params()  # the replay server routes by path and model (named after the scenario)
+    body = s.spec.http_body(params)
 
     def floor() -> int:
-        with http.stream("POST", base + "/v1/messages", params=query, json=body) as response:
+        with http.stream("POST", base + s.path, json=body) as response:
             return floor_sse(response.iter_bytes())
 
     def sdk_floor() -> int:
@@ -196,13 +185,13 @@ def main() -> None:
         try:
             assert server.stdout is not None
             base = f"http://127.0.0.1:{int(server.stdout.readline())}"
-            events = next(s.events for s in scenarios if s.name == "anthropic-text")
+            text = next(s for s in scenarios if s.name == "anthropic-text")
             with (
                 httpx2.Client(timeout=600) as http,
                 anthropic.Anthropic(api_key="sk-bench", base_url=base, max_retries=0) as client,
             ):
-                times = interleave(socket_contenders(base, http, client), args.repeat)
-            report(f"Socket path, anthropic-text ({events} wire events)", times, events)
+                times = interleave(socket_contenders(text, base, http, client), args.repeat)
+            report(f"Socket path, anthropic-text ({text.events} wire events)", times, text.events)
         finally:
             server.terminate()
             try:

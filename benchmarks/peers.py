@@ -94,12 +94,10 @@ class Worker:
 
 
 def record(quick: bool, root: Path) -> dict[str, int]:
-    """Record the two text bodies; route them by path alone (the peers cannot add a query)."""
+    """Record the two text bodies (the replay server routes by path and model name)."""
     wanted = {"anthropic-text", "openai-text"}
     scenarios = [s for s in harness.scenarios(quick) if s.name in wanted]
     harness.record(scenarios, root)
-    routes = {f"{s.path}|": {"file": f"{s.name}.bin", "content_type": s.content_type} for s in scenarios}
-    (root / "routes.json").write_text(json.dumps(routes))
     return {s.name: s.events for s in scenarios}
 
 
