@@ -303,6 +303,23 @@ def resources() -> dict[str, float]:
     return {"threads": threading.active_count(), "fds": len(fds), "sockets": sockets, "rss_mb": rss}
 
 
+def settled(before: dict[str, float], timeout: float = 3.0) -> dict[str, float]:
+    """Resources once the emulator (same process) has closed its ends of the closed connections.
+
+    Polls until the socket count is back to ``before`` or has not changed for 0.5 s.
+    """
+    gc.collect()  # boto3's close() leaves its pooled urllib3 connections to the GC
+    end = time.monotonic() + timeout
+    last, since = resources(), time.monotonic()
+    while time.monotonic() < end and last["sockets"] > before["sockets"] and time.monotonic() - since < 0.5:
+        time.sleep(0.05)
+        now = resources()
+        if now["sockets"] != last["sockets"]:
+            since = time.monotonic()
+        last = now
+    return last
+
+
 class _Count(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
@@ -366,8 +383,7 @@ def main() -> int:
         gc.collect()
         after_open = resources()
         clients.close()
-        gc.collect()
-        after_closed = resources()
+        after_closed = settled(before)
     loop.call_soon_threadsafe(loop.stop)
     loop_thread.join(10)
     loop.close()
