@@ -45,7 +45,7 @@ from reactivex import operators as ops
 
 import rxstream as rxs
 from rxstream import operators as rso
-from rxstream.errors import StreamError
+from rxstream.errors import ProviderError, StreamError
 from rxstream.events import StreamEvent
 from rxstream.response import Response
 from rxstream.testing import (
@@ -60,7 +60,7 @@ from rxstream.testing import (
     record_wire,
 )
 from rxstream.testing._rawserver import Ending
-from rxstream.testing._wire import dumps
+from rxstream.testing._wire import dumps, http_error
 
 EXAMPLES = int(os.environ.get("RXSTREAM_FUZZ_EXAMPLES", "30"))
 SHRINK = os.environ.get("RXSTREAM_FUZZ_SHRINK") == "1"
@@ -548,13 +548,24 @@ class Harness:
             return str(exc).split("\nassert ")[0]
         return None
 
-    def run(self, provider: str, mode: str, case: Case) -> None:
+    def run(
+        self,
+        provider: str,
+        mode: str,
+        case: Case,
+        *,
+        replies: list[RawReply] | None = None,
+        transform: Callable[[Observable[StreamEvent]], Observable[StreamEvent]] | None = None,
+    ) -> Outcome:
+        """Serve ``replies`` (default: the case's reply), check every invariant, return the outcome."""
         server = self.server
         server.dequeue_all()
         before = len(server.exchanges)
         threads = _threads()
-        server.enqueue(case.reply(RECORDINGS[provider]))
+        server.enqueue(*(replies or [case.reply(RECORDINGS[provider])]))
         stream = make_source(provider, self.client(provider, mode))
+        if transform is not None:
+            stream = stream.pipe(transform)
         if mode == "sync":
             outcome = run_sync(stream)
             leftover_tasks: set[asyncio.Task[Any]] = set()
@@ -567,6 +578,7 @@ class Harness:
         for thread in _threads() - threads:
             thread.join(TERMINAL_DEADLINE)
             assert not thread.is_alive(), f"thread {thread.name} left behind: {case!r}"
+        return outcome
 
     def close(self) -> None:
         for (_, mode), client in self.clients.items():
@@ -653,3 +665,26 @@ def test_every_field_with_a_wrong_type_ends_with_one_typed_terminal(harness: Har
     every = wrong_type_cases(provider, every_value=EVERY_VALUE)
     violations = [v for case in every if (v := harness.violation(provider, "sync", case))]
     assert not violations, f"{len(violations)} violations:\n" + "\n".join(v[:600] for v in violations[:15])
+
+
+RETRY_AFTER = ["0", "0.01", "0.3", "3600", "1e10", "1e400", "inf", "-inf", "nan", "-1", "abc", ""]
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "openai", "bedrock-converse"])
+def test_any_retry_after_header_ends_retry_stream_promptly(harness: Harness, provider: str) -> None:
+    """A 429 whose ``retry-after`` is anything: ``retry_stream`` ends with the typed error, never stalls.
+
+    The SSE providers share one header parser (``providers/_http.py``), the Bedrock ones another.
+    """
+    error = http_error(provider, 429, "slow down", request_id="req_fuzz")
+    retry = rso.retry_stream(max_attempts=2, backoff=0.01, max_backoff=0.02, max_retry_after=0.2)
+    for value in RETRY_AFTER:
+        headers = [(k, v) for k, v in error.headers if k != "content-type"] + [("retry-after", value)]
+        reply = RawReply([error.body], 429, "application/json", headers, framing="length")
+        case = Case(provider, [f"HTTP 429, retry-after: {value!r}"], error.body, [error.body])
+        outcome = harness.run(provider, "sync", case, replies=[reply] * 2, transform=retry)
+        kind, raised = outcome.terminals[0]
+        assert kind == "error" and isinstance(raised, ProviderError) and raised.status_code == 429, (
+            raised,
+            case,
+        )
