@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import gc
 import itertools
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,7 +62,7 @@ from rxstream.testing import (
     record_wire,
 )
 from rxstream.testing._rawserver import Ending
-from rxstream.testing._wire import dumps, http_error
+from rxstream.testing._wire import dumps
 
 EXAMPLES = int(os.environ.get("RXSTREAM_FUZZ_EXAMPLES", "30"))
 SHRINK = os.environ.get("RXSTREAM_FUZZ_SHRINK") == "1"
@@ -493,8 +495,7 @@ def check_outcome(outcome: Outcome, case: Case) -> None:
 
 _SHARED_THREADS = (
     "rxstream-rawserver",  # the server's own
-    "rxstream-reader",  # the sync sources' shared ReaderPool (idle threads are reused, then time out)
-    "ThreadPoolExecutor",  # a reactivex ThreadPoolScheduler, if one is used
+    "rxstream-reader",  # the sync sources' shared ReaderPool (idle threads are reused, then retire)
     "asyncio_",  # the harness loop's default executor (getaddrinfo); joined by Runner.close()
 )
 
@@ -503,11 +504,11 @@ def _threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if not t.name.startswith(_SHARED_THREADS)}
 
 
-_READER_POOLS = _SHARED_THREADS[1:3]
-
-
 def _pool_threads() -> int:
-    return sum(1 for t in threading.enumerate() if t.name.startswith(_READER_POOLS))
+    """Reader threads still running a job (idle pool threads wait for the next stream)."""
+    from rxstream.providers._source import default_scheduler
+
+    return default_scheduler().pool.busy
 
 
 def _fds() -> int:
@@ -602,10 +603,13 @@ def harness() -> Iterator[Harness]:
         yield h
     finally:
         h.close()
-    left = [t.name for t in set(threading.enumerate()) - threads if not t.name.startswith(_READER_POOLS)]
+    left = [t.name for t in set(threading.enumerate()) - threads if not t.name.startswith("rxstream-reader")]
     assert not left, f"threads left behind: {left}"
     assert _fds() <= fds + 2, f"file descriptors grew from {fds} to {_fds()}"
-    assert _pool_threads() <= max(pool, 1) + 2, "reader pool threads stuck"
+    deadline = time.monotonic() + TERMINAL_DEADLINE  # a reader returns just after its terminal
+    while _pool_threads() > pool and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _pool_threads() <= pool, "reader pool threads stuck"
     assert _rss_mb() - rss < 200, f"RSS grew {rss:.0f} -> {_rss_mb():.0f} MB"
 
 
@@ -676,12 +680,12 @@ def test_any_retry_after_header_ends_retry_stream_promptly(harness: Harness, pro
 
     The SSE providers share one header parser (``providers/_http.py``), the Bedrock ones another.
     """
-    error = http_error(provider, 429, "slow down", request_id="req_fuzz")
+    error = RECORDINGS[provider].error_reply(429, "slow down")
     retry = rso.retry_stream(max_attempts=2, backoff=0.01, max_backoff=0.02, max_retry_after=0.2)
     for value in RETRY_AFTER:
-        headers = [(k, v) for k, v in error.headers if k != "content-type"] + [("retry-after", value)]
-        reply = RawReply([error.body], 429, "application/json", headers, framing="length")
-        case = Case(provider, [f"HTTP 429, retry-after: {value!r}"], error.body, [error.body])
+        reply = dataclasses.replace(error, headers=[*error.headers, ("retry-after", value)])
+        body = b"".join(p for p in reply.body if isinstance(p, bytes))
+        case = Case(provider, [f"HTTP 429, retry-after: {value!r}"], body, [body])
         outcome = harness.run(provider, "sync", case, replies=[reply] * 2, transform=retry)
         kind, raised = outcome.terminals[0]
         assert kind == "error" and isinstance(raised, ProviderError) and raised.status_code == 429, (

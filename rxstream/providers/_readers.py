@@ -73,6 +73,12 @@ class ReaderPool:
         """Threads currently alive in this pool (busy or idle)."""
         return self._count
 
+    @property
+    def busy(self) -> int:
+        """Threads currently running a job (a stream reading, or a job about to start)."""
+        with self._lock:
+            return self._count - len(self._idle)
+
     def submit(self, job: _Job) -> None:
         """Run ``job()`` on an idle thread, or on a new thread if none is idle."""
         with self._lock:

@@ -30,6 +30,13 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
+from rxstream._demand import (
+    DemandHook,
+    LoopObserver,
+    current_demand,
+    wait_for_demand,
+    would_block_loop,
+)
 from rxstream.errors import ConfigurationError, StreamCancelledError, StreamError, StreamInterruptedError
 from rxstream.events import StreamEvent
 from rxstream.providers._readers import ReaderScheduler
@@ -139,17 +146,25 @@ def session_observable(
         control = Control(new_stream_id())
         if sync_session is not None:
             sched = scheduler or subscribe_scheduler or default_scheduler()
+            target = observer
+            hop: LoopObserver[StreamEvent] | None = None
             if isinstance(sched, AsyncIOScheduler):
-                # The asyncio loop must never block on a socket read: read on the pool instead.
+                # The asyncio loop must never block on a socket read: read on the pool instead,
+                # and hand the notifications to the loop thread-safely (`await stream` with a
+                # sync client: a future resolved from the reader thread would not wake the loop).
+                hop = LoopObserver(observer, sched._loop, hooks=current_demand(), on_failure=control.cancel)
+                target = hop
                 sched = default_scheduler()
 
             def action(_: abc.SchedulerBase, __: Any = None) -> None:
-                _run_sync(sync_session, control, observer, provider)
+                _run_sync(sync_session, control, target, provider)
 
             scheduled = sched.schedule(action)
 
             def dispose() -> None:
                 control.cancel()
+                if hop is not None:
+                    hop.close()
                 scheduled.dispose()
 
             return Disposable(dispose)
@@ -163,7 +178,16 @@ def session_observable(
                 )
             )
             return Disposable()
-        return _start_async(async_session, control, observer, provider, loop)
+        if would_block_loop(loop, subscribe_scheduler):
+            observer.on_error(
+                ConfigurationError(
+                    "an async client reads on the running asyncio loop, which a blocking call "
+                    "(`.run()`, `rxs.to_iterator`) on that loop would deadlock: use "
+                    "`await stream.pipe(rso.final())` or `async for` over `rxs.to_async_iterator(stream)`"
+                )
+            )
+            return Disposable()
+        return _start_async(async_session, control, observer, provider, loop, current_demand())
 
     return reactivex.create(subscribe)
 
@@ -241,6 +265,7 @@ def _start_async(
     observer: abc.ObserverBase[StreamEvent],
     provider: str,
     loop: asyncio.AbstractEventLoop,
+    hooks: tuple[DemandHook, ...] = (),
 ) -> abc.DisposableBase:
     task_box: list[asyncio.Task[None]] = []
 
@@ -254,6 +279,8 @@ def _start_async(
                     break
                 acc.add(event)
                 observer.on_next(event)
+                if hooks:  # a consumer downstream has no room: wait (backpressure)
+                    await wait_for_demand(hooks)
         except asyncio.CancelledError:
             if not control.cancelled:
                 # Not our disposal: the loop is shutting down (asyncio.run returned, or the task
