@@ -47,7 +47,7 @@ from reactivex import operators as ops
 
 import rxstream as rxs
 from rxstream import operators as rso
-from rxstream.errors import ProviderError, StreamError
+from rxstream.errors import IdleTimeout, ProviderError, StreamError
 from rxstream.events import StreamEvent
 from rxstream.response import Response
 from rxstream.testing import (
@@ -692,3 +692,21 @@ def test_any_retry_after_header_ends_retry_stream_promptly(harness: Harness, pro
             raised,
             case,
         )
+
+
+@pytest.mark.parametrize(("provider", "mode"), TARGETS, ids=TARGET_IDS)
+def test_a_stalled_body_ends_with_idle_timeout_and_closes_the_connection(
+    harness: Harness, provider: str, mode: str
+) -> None:
+    """Half a stream, then silence: ``idle_timeout`` fires, and disposal reaches the blocked read."""
+    recording = RECORDINGS[provider]
+    encoded = recording.encode()
+    pieces = encoded[: len(encoded) // 2]
+    body = b"".join(pieces)
+    case = Case(provider, ["half the events, then stall"], body, pieces, ending="stall")
+    reply = dataclasses.replace(recording.reply(pieces), ending="stall")
+    outcome = harness.run(provider, mode, case, replies=[reply], transform=rso.idle_timeout(0.3))
+    kind, raised = outcome.terminals[0]
+    assert kind == "error" and isinstance(raised, IdleTimeout), (raised, case)
+    exchange = harness.server.exchanges[-1]
+    assert exchange.client_disconnected and not exchange.completed
