@@ -13,6 +13,11 @@ SDK-based sources, sync and async clients. For every case:
 * the server's reply ends (the client read it all or closed the connection), no thread
   or asyncio task is left behind, and file descriptors and RSS stay bounded.
 
+Also here: the unmutated streams back to back on one client (each started from the previous
+terminal), every field of every event type with a wrong-typed value, every odd
+``retry-after`` value through ``rso.retry_stream``, and a stalled body through
+``rso.idle_timeout`` (disposal must reach the blocked read: the server sees the close).
+
 Examples per hypothesis test: `EXAMPLES` (env ``RXSTREAM_FUZZ_EXAMPLES``), derandomized so
 a run is reproducible, without shrinking in the normal suite (``RXSTREAM_FUZZ_SHRINK=1``).
 The wrong-type sweep gives every field of every event type one wrong value
