@@ -679,7 +679,7 @@ def test_every_field_with_a_wrong_type_ends_with_one_typed_terminal(harness: Har
 RETRY_AFTER = ["0", "0.01", "0.3", "3600", "1e10", "1e400", "inf", "-inf", "nan", "-1", "abc", ""]
 
 
-@pytest.mark.parametrize("provider", ["anthropic", "openai", "bedrock-converse"])
+@pytest.mark.parametrize("provider", ["anthropic", "openai", "bedrock"])
 def test_any_retry_after_header_ends_retry_stream_promptly(harness: Harness, provider: str) -> None:
     """A 429 whose ``retry-after`` is anything: ``retry_stream`` ends with the typed error, never stalls.
 
