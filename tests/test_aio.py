@@ -42,7 +42,9 @@ def async_client(emu: ProviderEmulator) -> anthropic.AsyncAnthropic:
 
 
 def stream_of(client: Any) -> reactivex.Observable[StreamEvent]:
-    return rxs.from_anthropic(client, model="m", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+    return rxs.from_anthropic(
+        client, model="m", max_tokens=100_000, messages=[{"role": "user", "content": "hi"}]
+    )
 
 
 @pytest.fixture
@@ -128,7 +130,11 @@ def test_to_iterator_from_another_thread_reads_an_async_client_on_its_loop(
     try:
         client = async_client(emulator)
         stream = rxs.from_anthropic(
-            client, model="m", max_tokens=10, messages=[], scheduler=AsyncIOScheduler(loop)
+            client,
+            model="m",
+            max_tokens=10,
+            messages=[{"role": "user", "content": "x"}],
+            scheduler=AsyncIOScheduler(loop),
         )
         events = list(rxs.to_iterator(stream))
         assert "".join(e.text for e in events if e.type == "text_delta") == TEXT

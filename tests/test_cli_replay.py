@@ -28,8 +28,8 @@ def test_run_record_then_replay_and_a_corrupted_cassette(tmp_path: Path) -> None
     assert recorded.returncode == 0, recorded.stderr
     lines = cassette.read_text().splitlines()
     assert json.loads(lines[0])["params"] == {
-        "provider": "emulator",
-        "model": "emulator-1",
+        "provider": "anthropic",  # the emulator answers in the Anthropic wire format
+        "model": "claude-sonnet-4-5",
         "max_tokens": 1024,
     }
     assert json.loads(lines[-1])["end"] == "completed"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rxstream._live import render_live
+from rxstream._live import render_live, summary_line
 from rxstream.cli._session import console
 from rxstream.errors import ConfigurationError, StreamError
 
@@ -39,13 +39,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
         stream = stream.pipe(ops.take(len(cassette.events)))  # end where the recording stopped
     try:
-        render_live(out, stream)
+        response, stats = render_live(out, stream)
     except KeyboardInterrupt:
         out.print("\n[yellow]cancelled[/yellow]")
         return 130
     except StreamError as exc:
         out.print(f"\n[red]error:[/red] {type(exc).__name__}: {exc}")
         return 1
+    out.print(summary_line(response, stats), style="dim", markup=False)
     return 0
 
 
