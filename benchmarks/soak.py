@@ -64,7 +64,7 @@ TARGETS = [
     ("openai", "async"),
     ("openai-responses", "sync"),
     ("openai-responses", "async"),
-    ("bedrock-converse", "sync"),
+    ("bedrock", "sync"),
     ("bedrock-invoke", "sync"),
 ]
 WORDS = ["alpha", "beta", "gamma", "délta", "雪", "👋", "epsilon", "zeta", "eta", "theta", "iota", "kappa"]
@@ -149,7 +149,7 @@ class Clients:
             aws_secret_access_key="soak",
             config=Config(retries={"total_max_attempts": 1}, max_pool_connections=64),
         )
-        self.sync["bedrock-converse"] = self.sync["bedrock-invoke"] = bedrock
+        self.sync["bedrock"] = self.sync["bedrock-invoke"] = bedrock
         self.async_: dict[str, Any] = {
             "anthropic": anthropic.AsyncAnthropic(
                 api_key="sk-soak", base_url=emu.anthropic_base_url, max_retries=0
@@ -168,7 +168,7 @@ class Clients:
             return rxs.from_openai(client, model="m", messages=[{"role": "user", "content": marker}])
         if plan.provider == "openai-responses":
             return rxs.from_openai_responses(client, model="m", input=marker)
-        if plan.provider == "bedrock-converse":
+        if plan.provider == "bedrock":
             messages = [{"role": "user", "content": [{"text": marker}]}]
             return rxs.from_bedrock(client, modelId="m", messages=messages)
         body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 256, "messages": [marker]}
