@@ -150,14 +150,14 @@ def test_many_paused_sync_streams_do_not_starve_a_new_one() -> None:
         for _ in range(70):
             valve = reactivex.subject.BehaviorSubject(False)
             stream = rxs.from_anthropic(
-                client, model="m", max_tokens=1000, messages=[{"role": "user", "content": "hi"}]
+                client, model="m", max_tokens=4096, messages=[{"role": "user", "content": "hi"}]
             ).pipe(rso.pausable(valve, max_buffered=8))
             subs.append(stream.subscribe(on_error=lambda e: None))
         emu.enqueue(ResponseScript(text="fresh"))
         try:
             start = time.monotonic()
             fresh = rxs.from_anthropic(
-                client, model="m", max_tokens=1000, messages=[{"role": "user", "content": "hi"}]
+                client, model="m", max_tokens=4096, messages=[{"role": "user", "content": "hi"}]
             )
             # The fresh stream gets its own reader; its text arrives although 70 readers are held.
             assert fresh.pipe(rso.final()).run().text in ("fresh", long_text)
