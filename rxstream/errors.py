@@ -4,6 +4,7 @@
 
     RxStreamError
     ├── ConfigurationError          raised synchronously: misuse, missing extra (also a ValueError)
+    │   └── InvalidRequestError     the SDK refused the parameters after subscribe (also a StreamError)
     ├── HandlerError                a user handler raised (isolated; given to on_handler_error)
     ├── ToolError                   a tool reports failure: its message goes back to the model
     └── StreamError                 emitted through on_error; carries .partial: Response
@@ -47,6 +48,7 @@ __all__ = [
     "FirstTokenTimeout",
     "HandlerError",
     "IdleTimeout",
+    "InvalidRequestError",
     "PausableBufferOverflow",
     "ProviderError",
     "PublishError",
@@ -128,6 +130,23 @@ class StreamError(RxStreamError):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r}, retryable={self.retryable})"
+
+
+class InvalidRequestError(StreamError, ConfigurationError):
+    """The SDK refused the request parameters while building the request (after subscribe).
+
+    The SDK's ``TypeError`` / ``ValueError`` (e.g. a value JSON cannot encode) is the
+    ``__cause__``. Emitted through ``on_error`` with ``.partial`` like every stream failure,
+    and also a `ConfigurationError` (the fix is in the caller's code). Unknown and missing
+    parameters are caught earlier: the source functions raise `ConfigurationError` when called.
+
+    Attributes:
+        parameter: The offending top-level parameter, when it could be found.
+    """
+
+    def __init__(self, message: str, *, parameter: str | None = None, provider: str | None = None) -> None:
+        super().__init__(message, provider=provider, retryable=False)
+        self.parameter = parameter
 
 
 class ProviderError(StreamError):
