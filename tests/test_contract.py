@@ -235,21 +235,7 @@ DISPOSE_MOMENTS = {
 }
 
 
-BEDROCK_OPENING = pytest.mark.xfail(
-    strict=True,
-    reason="known defect (reported): the boto transport finds the socket only once the response "
-    "headers arrived, so disposing while they are pending cannot abort the request",
-)
-
-
-@pytest.mark.parametrize(
-    ("provider", "moment"),
-    [
-        pytest.param(p, m, marks=[BEDROCK_OPENING] if p.startswith("bedrock") and m == "opening" else [])
-        for p in PROVIDERS
-        for m in sorted(DISPOSE_MOMENTS)
-    ],
-)
+@pytest.mark.parametrize(("provider", "moment"), [(p, m) for p in PROVIDERS for m in sorted(DISPOSE_MOMENTS)])
 def test_dispose_closes_the_connection_within_a_second(
     source: Callable[[str], Observable[StreamEvent]], emu: ProviderEmulator, provider: str, moment: str
 ) -> None:

@@ -54,6 +54,7 @@ from rxstream.testing.scripts import (
 from rxstream.testing.tools import (
     RequestToolResult,
     ToolConversation,
+    check_loop_grammar,
     offered_tools,
     request_tool_results,
     tools_disabled,
@@ -82,6 +83,7 @@ __all__ = [
     "WireEvent",
     "WireRecording",
     "check_grammar",
+    "check_loop_grammar",
     "collect",
     "demo_responder",
     "encode_frame",

@@ -32,6 +32,7 @@ from rxstream.testing import (
     ResponseScript,
     ScriptedToolCall,
     ToolConversation,
+    check_loop_grammar,
     offered_tools,
     request_tool_results,
 )
@@ -216,38 +217,6 @@ def body_history(provider: str, body: dict[str, Any]) -> list[Any]:
 
 
 # -- grammar ------------------------------------------------------------------------------------
-
-
-def check_loop_grammar(events: list[StreamEvent]) -> None:
-    """IterationStart … IterationEnd nested; one turn inside; ToolResult after its ToolCallEnd."""
-    assert [e.seq for e in events] == list(range(len(events)))
-    assert len({e.stream_id for e in events}) == 1
-    assert events[-1].type == "iteration_end"
-    iteration = 0
-    state = "between"
-    ended_calls: set[str] = set()
-    for e in events:
-        if e.type == "iteration_start":
-            assert state == "between"
-            iteration += 1
-            assert e.iteration == iteration
-            state, ended_calls = "started", set()
-        elif e.type == "stream_start":
-            assert state == "started"
-            state = "turn"
-        elif e.type == "stream_end":
-            assert state == "turn"
-            state = "tools"
-        elif e.type == "tool_result":
-            assert state == "tools" and e.iteration == iteration
-            assert e.tool_call_id in ended_calls
-        elif e.type == "iteration_end":
-            assert state == "tools" and e.iteration == iteration
-            state = "between"
-        else:
-            assert state == "turn", e
-            if e.type == "tool_call_end":
-                ended_calls.add(e.id)
 
 
 # -- the two-tool, two-iteration run on all five wire APIs ---------------------------------------
