@@ -824,3 +824,45 @@ def test_every_provider_spec_carries_the_tool_hooks(emu: ProviderEmulator, clien
     )
     events, error = run(stream)
     assert error is None and events[-1].type == "iteration_end"
+
+
+async def test_leaving_async_for_cancels_a_running_async_tool(emu: ProviderEmulator) -> None:
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    @rxs.tool
+    async def wait_forever() -> str:
+        """Never returns."""
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "never"
+
+    emu.dequeue_all()
+    play(
+        ToolConversation(
+            [ResponseScript(tool_calls=[call("f1", "wait_forever", "{}")], stop_reason="tool_use")]
+        )
+    )
+    client = anthropic.AsyncAnthropic(api_key="sk-test", base_url=emu.anthropic_base_url, max_retries=0)
+    try:
+        stream = rxs.tool_loop(
+            rxs.from_anthropic,
+            client,
+            tools=[wait_forever],
+            model="m",
+            max_tokens=64,
+            messages=[{"role": "user", "content": "wait"}],
+        )
+        seen: list[str] = []
+        async for event in rxs.to_async_iterator(stream):
+            seen.append(event.type)
+            if event.type == "stream_end":
+                await asyncio.wait_for(started.wait(), 10)
+                break
+        await asyncio.wait_for(cancelled.wait(), 10)
+    finally:
+        await client.close()
+    assert "tool_result" not in seen
