@@ -54,6 +54,7 @@ class Scenario:
     provider: ProviderName
     script: ResponseScript
     events: int = 0  # wire events in the body (filled after recording)
+    content_type: str = ""  # of the recorded body (filled after recording)
 
     @property
     def spec(self) -> ProviderSpec:
@@ -114,10 +115,8 @@ def record(scenarios_: list[Scenario], root: Path) -> None:
             reply = http.post(emu.url + s.path, json=s.spec.http_body(s.params()))
             assert reply.status_code == 200, reply.text
             (root / f"{s.name}.bin").write_bytes(reply.content)
-            routes[f"{s.path}|{s.model}"] = {
-                "file": f"{s.name}.bin",
-                "content_type": reply.headers["content-type"],
-            }
+            s.content_type = reply.headers["content-type"]
+            routes[f"{s.path}|{s.model}"] = {"file": f"{s.name}.bin", "content_type": s.content_type}
             s.events = emu.connections[-1].events_written
     (root / "routes.json").write_text(json.dumps(routes))
 
@@ -152,10 +151,10 @@ class Contenders:
 
     def __init__(self, s: Scenario, base: str) -> None:
         self.s = s
-        spec = s.spec
         self.base = base
+        spec = s.spec
         self.client = spec.client(base + spec.base_path, max_retries=2, **spec.client_options_emulated)
-        self.http = httpx2.Client(timeout=600)  # the decode floor's own keep-alive connection
+        self.http = httpx2.Client(timeout=600)
 
     def close(self) -> None:
         self.client.close()
@@ -232,16 +231,14 @@ class Contenders:
         http = self.http
         parse = jiter.from_json
 
-        if self.s.provider in ("bedrock", "bedrock-invoke"):
+        if "eventstream" in self.s.content_type:
             from rxstream.providers._eventstream import decode_frames
-
-            invoke = self.s.provider == "bedrock-invoke"
 
             def run_es() -> int:
                 n = 0
-                with http.stream("POST", url, json=body) as response:  # routed by path and model
+                with http.stream("POST", url, json=body) as response:
                     for event in decode_frames(response.iter_bytes()):
-                        if invoke:
+                        if "chunk" in event:  # InvokeModel: the chunk holds the provider's JSON event
                             parse(event["chunk"]["bytes"])
                         n += 1
                 return n

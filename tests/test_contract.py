@@ -235,7 +235,8 @@ DISPOSE_MOMENTS = {
 }
 
 
-@pytest.mark.parametrize(("provider", "moment"), [(p, m) for p in PROVIDERS for m in sorted(DISPOSE_MOMENTS)])
+@pytest.mark.parametrize("moment", sorted(DISPOSE_MOMENTS))
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_dispose_closes_the_connection_within_a_second(
     source: Callable[[str], Observable[StreamEvent]], emu: ProviderEmulator, provider: str, moment: str
 ) -> None:

@@ -8,11 +8,9 @@
   after subscription (e.g. a value that is not JSON-serialisable) becomes an
   `InvalidRequestError` — a `ConfigurationError` and a `StreamError`, so it reaches
   ``on_error`` with ``.partial`` like every other stream failure.
-* `deliver_error`: hands an error to the observer; if the subscriber does not handle it (no
-  ``on_error``: reactivex's default re-raises it, on a worker thread where nobody sees it;
-  or an ``on_error`` that raises), it is logged once on the ``rxstream`` logger at ERROR
-  with the error's class and message — shown on stderr by default, like asyncio's
-  "exception was never retrieved".
+
+An error the subscriber does not handle (no ``on_error``, or one that raises) is logged once
+by the source shell itself (`rxstream.providers._source`).
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ from __future__ import annotations
 import difflib
 import inspect
 import json
-import logging
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
@@ -29,9 +26,7 @@ from reactivex import abc
 
 from rxstream.errors import ConfigurationError, InvalidRequestError
 
-__all__ = ["check_params", "check_scheduler", "deliver_error", "guard_create"]
-
-logger = logging.getLogger("rxstream")
+__all__ = ["check_params", "check_scheduler", "guard_create"]
 
 
 def check_scheduler(function: str, scheduler: object) -> None:
@@ -160,31 +155,3 @@ def guard_create(create: Callable[..., Any], provider: str) -> Callable[..., Any
         return _GuardedManager(manager, provider, params)
 
     return guarded
-
-
-def deliver_error(observer: abc.ObserverBase[Any], error: BaseException, provider: str) -> None:
-    """Call ``observer.on_error(error)``; log once at ERROR if the subscriber does not handle it.
-
-    Only the error's class and message are logged (rxstream messages hold no secrets); the
-    traceback is attached at DEBUG level.
-    """
-    try:
-        observer.on_error(error)  # type: ignore[arg-type]
-    except Exception as raised:
-        if raised is error:
-            logger.error(
-                "unhandled error in a %s stream (the subscriber has no on_error): %s: %s",
-                provider,
-                type(error).__name__,
-                error,
-            )
-        else:
-            logger.error(
-                "on_error of a %s stream raised %s: %s while handling %s: %s",
-                provider,
-                type(raised).__name__,
-                raised,
-                type(error).__name__,
-                error,
-            )
-        logger.debug("rxstream: unhandled stream error", exc_info=raised)

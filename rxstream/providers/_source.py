@@ -39,7 +39,6 @@ from rxstream._demand import (
 )
 from rxstream.errors import ConfigurationError, StreamCancelledError, StreamError, StreamInterruptedError
 from rxstream.events import StreamEvent
-from rxstream.providers._guards import deliver_error
 from rxstream.providers._readers import ReaderScheduler
 from rxstream.response import ResponseAccumulator
 
@@ -172,11 +171,12 @@ def session_observable(
         assert async_session is not None
         loop = _pick_loop(scheduler or subscribe_scheduler)
         if loop is None:
-            error = ConfigurationError(
-                "an async client needs a running asyncio loop: subscribe from a coroutine "
-                "(e.g. `await stream.pipe(rso.final())`) or pass scheduler=AsyncIOScheduler(loop)"
+            observer.on_error(
+                ConfigurationError(
+                    "an async client needs a running asyncio loop: subscribe from a coroutine "
+                    "(e.g. `await stream.pipe(rso.final())`) or pass scheduler=AsyncIOScheduler(loop)"
+                )
             )
-            deliver_error(observer, error, provider)
             return Disposable()
         if would_block_loop(loop, subscribe_scheduler):
             observer.on_error(
@@ -230,19 +230,20 @@ def _run_sync(
 
 
 def _terminate(observer: abc.ObserverBase[StreamEvent], error: BaseException | None, provider: str) -> None:
-    """Send the one terminal notification; a subscriber raising in it is logged, never lost.
-
-    Errors go through `deliver_error` (an unhandled error is logged once at ERROR).
-    """
-    if error is not None:
-        deliver_error(observer, error, provider)
-        return
+    """Send the one terminal notification; a subscriber raising in it is logged, never lost."""
     try:
-        observer.on_completed()
+        if error is not None:
+            observer.on_error(error)  # type: ignore[arg-type]
+        else:
+            observer.on_completed()
     except Exception as exc:
         # Nobody else can see this: it happened on our reader thread / task, after the stream ended.
         logger.error(
-            "rxstream: a %s subscriber raised in on_completed: %s: %s", provider, type(exc).__name__, exc
+            "rxstream: a %s subscriber raised in %s: %s: %s",
+            provider,
+            "on_error" if error is not None else "on_completed",
+            type(exc).__name__,
+            exc,
         )
 
 
