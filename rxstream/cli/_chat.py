@@ -16,6 +16,8 @@ from typing import Any
 from reactivex import Observable
 
 from rxstream.cli._output import StreamOutcome, choose_mode, emit, summary_line
+from rxstream.cli._profile import add_arguments as add_profile_arguments
+from rxstream.cli._profile import operator_for
 from rxstream.cli._session import (
     PROVIDER_CHOICES,
     Session,
@@ -141,6 +143,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``rxstream run PROMPT``: stream one response, then print the summary line on stderr."""
     if getattr(args, "tools", None):
         return run_tools(args)
+    if getattr(args, "race", None):
+        from rxstream.cli._compare import run_race
+
+        return run_race(args)
     prompt = _prompt_text(args)
     mode = choose_mode(getattr(args, "json", False))
     err = console(stderr=True, plain=mode != "live")
@@ -152,6 +158,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             params = {"provider": session.provider, "model": session.model, "max_tokens": session.max_tokens}
             stream = stream.pipe(record(args.record, params=params))
+        configured = operator_for(args, session.provider, session.model)
+        if configured is not None:  # after recording: the cassette keeps the provider's own timing
+            stream = stream.pipe(configured)
         try:
             outcome = emit(mode, stream, sys.stdout, console())
         except KeyboardInterrupt:
@@ -219,7 +228,11 @@ def register(sub: Any) -> None:
     )
     run.add_argument("prompt", help="the user message ('-' reads it from stdin)")
     add_session_arguments(run)
+    run.add_argument(
+        "--race", action="append", choices=PROVIDER_CHOICES, help="race several sources (repeatable)"
+    )
     add_tool_arguments(run)
+    add_profile_arguments(run)
     run.add_argument("--record", metavar="FILE", default=None, help="also write a cassette (JSON Lines)")
     run.add_argument("--json", action="store_true", help="write the typed events as JSON Lines to stdout")
     run.set_defaults(func=cmd_run)
