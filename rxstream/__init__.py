@@ -18,7 +18,7 @@ Example:
 
 from __future__ import annotations
 
-from rxstream import errors, events, handlers, operators
+from rxstream import errors, events, handlers, notebook, operators, web
 from rxstream.events import (
     StopReason,
     StreamEnd,
@@ -72,5 +72,7 @@ __all__ = [
     "from_openai",
     "from_openai_responses",
     "handlers",
+    "notebook",
     "operators",
+    "web",
 ]
