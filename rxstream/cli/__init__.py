@@ -4,6 +4,7 @@ Usage::
 
     rxstream run "PROMPT" [--provider P] [--model M] [--max-tokens N] [--emulator]
     rxstream chat [--provider P] [--model M] [--max-tokens N] [--emulator]
+    rxstream serve [--port N] [--provider P] [--model M] [--max-tokens N] [--emulator]
 
 Providers: ``anthropic``, ``openai``, ``openai-responses``, ``bedrock``, ``bedrock-invoke``
 and ``emulator`` (the Anthropic wire format served by the embedded emulator). A provider
@@ -32,7 +33,7 @@ __all__ = ["build_parser", "main"]
 
 # One module per group of sub-commands; each has ``register(subparsers)`` that adds its
 # parsers and sets ``func`` (``Callable[[argparse.Namespace], int]``) as their default.
-COMMAND_MODULES = ("rxstream.cli._chat",)
+COMMAND_MODULES = ("rxstream.cli._chat", "rxstream.cli._serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

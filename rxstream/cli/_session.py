@@ -57,6 +57,7 @@ class Session:
     emulated: bool
     client: Any
     history: list[dict[str, Any]] = field(default_factory=list)
+    emulator: Any = None  # the embedded ProviderEmulator when emulated (rxstream serve shows its records)
 
     def stream(self, prompt: str) -> Observable[StreamEvent]:
         """Return the cold stream answering ``prompt`` after the history."""
@@ -126,6 +127,7 @@ def open_session(
     with contextlib.ExitStack() as stack:
         base_url: str | None = None
         endpoint_url: str | None = None
+        emu: Any = None
         if emulated:
             require("uvicorn", "cli")
             from rxstream.testing import ProviderEmulator
@@ -167,7 +169,14 @@ def open_session(
                 )
             else:
                 client = boto3.client("bedrock-runtime")
-        yield Session(provider=provider, model=model, max_tokens=max_tokens, emulated=emulated, client=client)
+        yield Session(
+            provider=provider,
+            model=model,
+            max_tokens=max_tokens,
+            emulated=emulated,
+            client=client,
+            emulator=emu,
+        )
 
 
 def console() -> Any:
