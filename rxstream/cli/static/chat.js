@@ -75,6 +75,7 @@ class AnswerView {
     this.usage = null;
     this.stopReason = null;
     this.answer = "";
+    this.deltas = 0;
   }
   markFirstToken() {
     if (this.firstToken === null) {
@@ -103,6 +104,7 @@ class AnswerView {
         this.markFirstToken();
         if (this.thinkingDetails) this.thinkingDetails.open = false;
         this.answer += event.text;
+        this.deltas += 1;
         this.text.textContent = this.answer;
         break;
       case "tool_call_start": {
@@ -110,7 +112,7 @@ class AnswerView {
         const details = el("details", "tool");
         details.open = true;
         const summary = el("summary");
-        summary.append("🔧 ", el("code", null, event.name), el("span", "dim", " streaming…"));
+        summary.append("tool call ", el("code", null, event.name), el("span", "dim", " streaming…"));
         const args = el("pre", "args");
         details.append(summary, args);
         this.tools.appendChild(details);
@@ -152,17 +154,20 @@ class AnswerView {
     const parts = [];
     const now = performance.now();
     if (this.firstToken !== null) parts.push("TTFT " + ((this.firstToken - this.started) / 1000).toFixed(2) + " s");
-    if (this.usage && this.firstToken !== null && now > this.firstToken && this.usage.output_tokens) {
-      parts.push((this.usage.output_tokens / ((now - this.firstToken) / 1000)).toFixed(1) + " tok/s");
+    // Early usage reports are stale (Anthropic's message_start says 1 output token): never
+    // count fewer tokens than text deltas, as rxstream's StreamStats does.
+    const out = Math.max(this.usage ? this.usage.output_tokens : 0, this.deltas);
+    if (this.firstToken !== null && now > this.firstToken && out) {
+      parts.push((out / ((now - this.firstToken) / 1000)).toFixed(1) + " tok/s");
     }
-    if (this.usage) parts.push(this.usage.input_tokens + " in / " + this.usage.output_tokens + " out tokens");
+    if (this.usage) parts.push(this.usage.input_tokens + " in / " + out + " out tokens");
     if (this.stopReason) parts.push("stop: " + this.stopReason);
     if (final) parts.push(((now - this.started) / 1000).toFixed(2) + " s");
     this.stats.textContent = parts.join(" · ");
   }
   fail(message) {
     this.text.classList.remove("waiting");
-    this.error.textContent = "⚠ " + message;
+    this.error.textContent = "Error: " + message;
     this.box.dataset.state = "error";
   }
 }
@@ -198,7 +203,7 @@ async function send(prompt) {
   } catch (err) {
     if (err.name === "AbortError") {
       view.text.classList.remove("waiting");
-      view.error.textContent = "⏹ stopped: the connection was closed";
+      view.error.textContent = "Stopped: the connection was closed.";
       view.box.dataset.state = "stopped";
     } else {
       view.fail(String(err.message || err));
