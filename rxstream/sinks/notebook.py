@@ -12,7 +12,9 @@ later one as ``update_display_data`` with the same ``display_id`` (Jupyter messa
 Threads: async SDK clients run on the kernel's asyncio loop; sync clients read on worker
 threads, and every display update hops onto the loop that was running when
 `display_stream` was called (``loop.call_soon_threadsafe``), so the kernel's loop never
-blocks and IPython's output machinery is used from one thread only.
+blocks and IPython's output machinery is used from one thread only. Updates are sent on
+behalf of the kernel's current request: a cell that awaits the display (``await
+shown.wait()``) receives them, which is what executed notebooks (nbclient) record.
 
 Example:
     >>> import rxstream as rxs
@@ -23,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import importlib
 import logging
 import math
@@ -105,14 +108,11 @@ class StreamDisplay(abc.DisposableBase):
         if loop is None or loop.is_closed():
             self._render()
             return
-        try:
-            on_loop = asyncio.get_running_loop() is loop
-        except RuntimeError:
-            on_loop = False
-        if on_loop:
-            self._render()
-        else:
-            loop.call_soon_threadsafe(self._render)
+        # Always a fresh, empty context: ipykernel keeps the parent message of an output in a
+        # context variable, and a task started by an earlier cell would otherwise address its
+        # updates to that finished cell (which nbclient and frontends no longer listen to). In
+        # an empty context the update belongs to the kernel's current request.
+        loop.call_soon_threadsafe(self._render, context=contextvars.Context())
 
     def _on_next(self, value: Response | StreamStats) -> None:
         with self._lock:
