@@ -14,6 +14,7 @@ import rxstream as rxs
 from rxstream.errors import ConfigurationError
 from rxstream.events import (
     StreamEnd,
+    StreamEvent,
     StreamStart,
     TextDelta,
     ThinkingDelta,
