@@ -246,6 +246,8 @@ def display_stream(
     from rxstream._markdown import WAITING
 
     handle = display_module.display(display_module.Markdown(WAITING), display_id=True)
+    if handle is None:  # outside IPython display() returns nothing; updates then go to stdout
+        handle = display_module.DisplayHandle()
     shown = StreamDisplay(
         handle, loop, show_thinking=show_thinking, show_tools=show_tools, show_stats=show_stats
     )

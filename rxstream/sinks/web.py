@@ -55,6 +55,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import math
@@ -124,44 +125,73 @@ def _check(stream: object, protocol: object, ping: object) -> float | None:
 _Item = tuple[Literal["next"], StreamEvent] | tuple[Literal["error"], BaseException] | tuple[Literal["done"]]
 
 
-async def _events(
+async def _batches(
     stream: Observable[StreamEvent], ping: float | None
-) -> AsyncGenerator[StreamEvent | None, None]:
-    """Yield the stream's events (``None`` = ping due); raise its error; dispose on exit.
+) -> AsyncGenerator[list[StreamEvent] | None, None]:
+    """Yield the stream's events in batches of what has arrived (``None`` = a ping is due).
 
-    Events from other threads hop onto this loop with ``call_soon_threadsafe``; the
-    subscription is disposed in ``finally``, so closing or cancelling this generator (a
-    client disconnect) closes the upstream connection.
+    Raises the stream's error after the last batch; disposes the subscription in ``finally``,
+    so closing or cancelling this generator (a client disconnect) closes the upstream
+    connection. Events from other threads go into a deque; the loop is woken with at most
+    one pending ``call_soon_threadsafe`` at a time, so a fast producer costs one wake-up per
+    batch, not per event.
     """
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[_Item] = asyncio.Queue()
     loop_thread = threading.get_ident()
+    pending: collections.deque[_Item] = collections.deque()
+    ready = asyncio.Event()
+    lock = threading.Lock()
+    wake_scheduled = False
+
+    def wake() -> None:
+        nonlocal wake_scheduled
+        with lock:
+            wake_scheduled = False
+        ready.set()
 
     def put(item: _Item) -> None:
+        nonlocal wake_scheduled
+        pending.append(item)
         if threading.get_ident() == loop_thread:
-            queue.put_nowait(item)
-        else:
-            with contextlib.suppress(RuntimeError):  # the loop closed: nobody is listening
-                loop.call_soon_threadsafe(queue.put_nowait, item)
+            ready.set()
+            return
+        with lock:
+            if wake_scheduled:
+                return
+            wake_scheduled = True
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody is listening
+            loop.call_soon_threadsafe(wake)
 
     subscription = stream.subscribe(
         lambda e: put(("next", e)), lambda exc: put(("error", exc)), lambda: put(("done",))
     )
     try:
         while True:
-            if ping is None:
-                item = await queue.get()
-            else:
-                try:
-                    item = await asyncio.wait_for(queue.get(), ping)
-                except TimeoutError:
-                    yield None
-                    continue
-            if item[0] == "next":
-                yield item[1]
-            elif item[0] == "error":
-                raise item[1]
-            else:
+            if not pending:
+                ready.clear()
+                if not pending:
+                    if ping is None:
+                        await ready.wait()
+                    else:
+                        try:
+                            await asyncio.wait_for(ready.wait(), ping)
+                        except TimeoutError:
+                            yield None
+                            continue
+            batch: list[StreamEvent] = []
+            terminal: _Item | None = None
+            while pending:
+                item = pending.popleft()
+                if item[0] == "next":
+                    batch.append(item[1])
+                else:
+                    terminal = item
+                    break
+            if batch:
+                yield batch
+            if terminal is not None:
+                if terminal[0] == "error":
+                    raise terminal[1]
                 return
     finally:
         subscription.dispose()
@@ -329,7 +359,8 @@ def to_sse(
             sends none.
 
     Returns:
-        An async iterator of SSE frames. A stream error becomes the protocol's error frame
+        An async iterator of SSE frames; events that arrived together are joined into one
+        chunk (fewer writes under load). A stream error becomes the protocol's error frame
         (``event: error`` / ``{"type":"error","errorText"}``) after the frames already sent,
         so the partial text stays with the client; the ``ai-sdk`` protocol always ends with
         ``data: [DONE]``.
@@ -349,31 +380,31 @@ def to_sse(
 
 
 async def _rxstream_frames(stream: Observable[StreamEvent], ping: float | None) -> AsyncIterator[bytes]:
-    events = _events(stream, ping)
+    batches = _batches(stream, ping)
     try:
-        async for event in events:
-            yield _PING if event is None else _rxstream_frame(event)
+        async for batch in batches:
+            yield _PING if batch is None else b"".join([_rxstream_frame(e) for e in batch])
     except Exception as exc:
         yield b"event: error\ndata: " + _dumps(_error_payload(exc)).encode() + b"\n\n"
     finally:
-        await events.aclose()
+        await batches.aclose()
 
 
 async def _ai_sdk_frames(stream: Observable[StreamEvent], ping: float | None) -> AsyncIterator[bytes]:
     encoder = AiSdkEncoder()
-    events = _events(stream, ping)
+    batches = _batches(stream, ping)
     try:
-        async for event in events:
-            if event is None:
+        async for batch in batches:
+            if batch is None:
                 yield _PING
                 continue
-            frames = encoder.encode(event)
+            frames = [frame for event in batch for frame in encoder.encode(event)]
             if frames:
                 yield b"".join(frames)
     except Exception as exc:
         yield b"".join(encoder.error(exc))
     finally:
-        await events.aclose()
+        await batches.aclose()
     yield _DONE
 
 

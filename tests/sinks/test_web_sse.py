@@ -274,7 +274,8 @@ async def test_to_sse_rxstream_frames_and_error_frame() -> None:
     source: Observable[StreamEvent] = reactivex.concat(
         reactivex.from_iterable(events), reactivex.throw(failure)
     )
-    frames = [f async for f in rxs.web.to_sse(source, ping=None)]
+    body = b"".join([f async for f in rxs.web.to_sse(source, ping=None)])
+    frames = [f + b"\n\n" for f in body[:-2].split(b"\n\n")]
     expected = b'{"stream_id":"s","seq":1,"provider_details":null,"type":"text_delta","text":"Hi <b>"}'
     assert frames[1] == b"event: text_delta\ndata: " + expected + b"\n\n"
     name, data = frames[-1].decode().split("\n")[:2]
