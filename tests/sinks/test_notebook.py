@@ -114,6 +114,23 @@ def test_error_is_shown_in_place_with_the_partial_text() -> None:
     assert printed == "caught StreamInterruptedError\n"
 
 
+def test_stop_button_disposes_the_stream_and_closes_the_connection() -> None:
+    _, client = run_cells(
+        "emu.enqueue(ResponseScript(text=' '.join(['word'] * 300), event_delay=0.02))\n"
+        "shown = rxs.notebook.display_stream(ask(), interval=0.05, stop_button=True)",
+        "import asyncio\n"
+        "while len(shown.response.text) < 20:\n"
+        "    await asyncio.sleep(0.01)  # a cell waiting for text to arrive, as a user would\n"
+        "shown._button.click()  # what pressing Stop does\n"
+        "record = emu.wait_for_disconnect(timeout=10)\n"
+        "print(record.client_disconnected, record.completed, shown.stopped)",
+    )
+    (updates,) = live_displays(client).values()
+    assert "stopped (connection closed)" in updates[-1][1]
+    printed = "".join(c["text"] for _, kind, c in client.messages if kind == "stream")
+    assert printed == "True False True\n"
+
+
 def test_misuse_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError):
         rxs.notebook.display_stream("not a stream")  # type: ignore[arg-type]
