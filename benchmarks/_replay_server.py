@@ -55,7 +55,9 @@ def make_app(root: Path) -> Any:
 
 def main() -> None:
     root = Path(sys.argv[1])
-    sock = socket.socket()
+    # IPPROTO_TCP so that asyncio sets TCP_NODELAY on accepted sockets (`_set_nodelay` checks
+    # the proto); with proto 0 Nagle + delayed ACK stall a reused connection's first event.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     print(sock.getsockname()[1], flush=True)
     config = uvicorn.Config(

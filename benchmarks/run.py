@@ -1,19 +1,27 @@
-"""rxstream throughput benchmark: rxstream vs the raw SDK on the same bytes, same run.
+"""rxstream throughput benchmark: rxstream vs the raw SDK and the decode floor, same bytes, same run.
 
 One command: ``python benchmarks/run.py`` (``--quick`` for a smoke run, ``--repeat N``).
 
 For each wire format the emulator renders one long stream once; a replay server in a
 separate process then serves exactly those bytes to every contender:
 
+* (f) ``floor``: the physical floor of any typed-event library on this transport: httpx2
+  body bytes → SSE decode (`rxstream.providers._sse.SSEDecoder`) → ``jiter`` per event, on
+  one keep-alive connection (Bedrock: body bytes → event-stream frames → ``jiter``, the
+  Invoke chunk's inner JSON included);
 * (a) ``raw``: iterate the SDK's own stream (``create(stream=True)``; boto3's event stream);
 * (b) ``helper``: the SDK's accumulating helper (``messages.stream().get_final_message()``,
   ``chat.completions.stream().get_final_completion()``, ``responses.stream()``);
-* (c) ``rxstream``: ``from_X(...).pipe(rso.final()).run()`` — typed events + accumulation.
+* (c) ``rxstream``: ``from_X(...).pipe(rso.final()).run()`` — typed events + accumulation;
+* ``chain``: (c) with ``coalesce_text`` + ``stream_stats`` + a handler (text scenarios).
 
-Reported: median (of ``--repeat`` runs, default 7) µs/event and events/s, the ratios c/a and
-c/b (below 1.0 = rxstream faster), and time to first event of (c) minus (a) (median of 30
-short streams). Machines are noisy: only medians and same-run ratios are meaningful.
-Results are printed as a Markdown table and written to ``benchmarks/results/latest.json``.
+Contenders are interleaved (f a b c chain, f a b c chain, ... for ``--repeat`` rounds, after
+one warm-up round), so a change of machine load hits all of them alike. Reported: median
+µs/event per contender, and the **median of the per-round ratios** c/a, c/b, c/f and f/a
+(below 1.0 = the numerator is faster), plus the time to first event of (c) minus (a)
+(median of 30 short streams, each pair back to back). Machines are noisy: only medians and
+same-run ratios are meaningful. Results are printed as a Markdown table and written to
+``benchmarks/results/latest.json``.
 """
 
 from __future__ import annotations
@@ -183,10 +191,12 @@ class Contenders:
                 aws_secret_access_key="bench",
             )
         self.q = {"bench": s.name}
+        self.http = httpx2.Client(timeout=600)
 
     def close(self) -> None:
         self.anthropic.close()
         self.openai.close()
+        self.http.close()
 
     def _params(self) -> dict[str, Any]:
         p = self.s.provider
@@ -303,19 +313,74 @@ class Contenders:
 
         return run
 
+    def floor(self) -> Callable[[], int]:
+        """The decode floor: body bytes → frames → jiter per event, one keep-alive connection."""
+        import jiter
+
+        from rxstream.providers._sse import SSEDecoder
+
+        url = self.base + self.s.path
+        body = _request_body(self.s)
+        http = self.http
+        parse = jiter.from_json
+
+        if self.s.provider in ("bedrock", "bedrock-invoke"):
+            from rxstream.providers._eventstream import decode_frames
+
+            invoke = self.s.provider == "bedrock-invoke"
+
+            def run_es() -> int:
+                n = 0
+                with http.stream("POST", url, json=body) as response:  # routed by path alone
+                    for event in decode_frames(response.iter_bytes()):
+                        if invoke:
+                            parse(event["chunk"]["bytes"])
+                        n += 1
+                return n
+
+            return run_es
+
+        def run_sse() -> int:
+            n = 0
+            decoder = SSEDecoder()
+            with http.stream("POST", url, params=self.q, json=body) as response:
+                for chunk in response.iter_bytes():
+                    for sse in decoder.feed(chunk):
+                        if sse.data[:1] == b"{":
+                            parse(sse.data)
+                        n += 1
+            return n
+
+        return run_sse
+
     def rxstream_final(self) -> Callable[[], Any]:
         # The plain user path: read on the default thread pool, block in `.run()`.
         return lambda: self.stream().pipe(rso.final()).run()
 
 
-def timed(fn: Callable[[], Any], repeat: int) -> list[float]:
-    fn()  # warm-up: connection, imports, caches
-    out = []
+def interleaved(contenders: dict[str, Callable[[], Any]], repeat: int) -> dict[str, list[float]]:
+    """Time each contender once per round, in turn (A B C A B C ...); one warm-up round first.
+
+    Returns:
+        Seconds per run of each contender, one entry per round (round order kept, so
+        ``times["c"][i] / times["a"][i]`` is the same-round ratio).
+    """
+    for fn in contenders.values():
+        fn()  # warm-up: connection, imports, caches
+    times: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
+        for name, fn in contenders.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def round_ratio(times: dict[str, list[float]], top: str, bottom: str) -> float | None:
+    """Median over rounds of ``times[top][i] / times[bottom][i]`` (None if either is absent)."""
+    if top not in times or bottom not in times:
+        return None
+    return statistics.median(t / b for t, b in zip(times[top], times[bottom], strict=True))
 
 
 def first_event_overhead(c: Contenders, n: int) -> float:
@@ -384,11 +449,17 @@ def main() -> None:
                 print(f"running {s.name} ({s.events} wire events) ...", file=sys.stderr)
                 c = Contenders(s, base)
                 try:
-                    raw = timed(lambda c=c: c.raw()(None), args.repeat)  # type: ignore[misc]
+                    contenders: dict[str, Callable[[], Any]] = {
+                        "f": c.floor(),
+                        "a": lambda c=c: c.raw()(None),  # type: ignore[misc]
+                    }
                     helper_fn = c.helper()
-                    helper = timed(helper_fn, args.repeat) if helper_fn else None
-                    ours = timed(c.rxstream_final(), args.repeat)
-                    chain = timed(c.chain(), args.repeat) if s.name.endswith("-text") else None
+                    if helper_fn is not None:
+                        contenders["b"] = helper_fn
+                    contenders["c"] = c.rxstream_final()
+                    if s.name.endswith("-text"):
+                        contenders["chain"] = c.chain()
+                    times = interleaved(contenders, args.repeat)
                     ttfe = (
                         first_event_overhead(c, 10 if args.quick else 30)
                         if s.name.endswith("-text")
@@ -396,24 +467,7 @@ def main() -> None:
                     )
                 finally:
                     c.close()
-                n = s.events
-                med = statistics.median
-                row = {
-                    "scenario": s.name,
-                    "wire_events": n,
-                    "raw_us_per_event": med(raw) / n * 1e6,
-                    "helper_us_per_event": med(helper) / n * 1e6 if helper else None,
-                    "rxstream_us_per_event": med(ours) / n * 1e6,
-                    "rxstream_events_per_s": n / med(ours),
-                    "raw_events_per_s": n / med(raw),
-                    "ratio_c_over_a": med(ours) / med(raw),
-                    "ratio_c_over_b": med(ours) / med(helper) if helper else None,
-                    "chain_us_per_event": med(chain) / n * 1e6 if chain else None,
-                    "ratio_chain_over_a": med(chain) / med(raw) if chain else None,
-                    "first_event_overhead_ms": ttfe * 1e3 if ttfe is not None else None,
-                    "runs": args.repeat,
-                }
-                rows.append(row)
+                rows.append(make_row(s, times, ttfe, args.repeat))
         finally:
             server.terminate()
             try:
@@ -432,6 +486,35 @@ def main() -> None:
     out = ROOT / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(result, indent=2))
+
+
+def make_row(s: Scenario, times: dict[str, list[float]], ttfe: float | None, repeat: int) -> dict[str, Any]:
+    """One result row: medians per contender and medians of same-round ratios."""
+    n = s.events
+    med = statistics.median
+
+    def per_event(name: str) -> float | None:
+        return med(times[name]) / n * 1e6 if name in times else None
+
+    return {
+        "scenario": s.name,
+        "wire_events": n,
+        "floor_us_per_event": per_event("f"),
+        "raw_us_per_event": per_event("a"),
+        "helper_us_per_event": per_event("b"),
+        "rxstream_us_per_event": per_event("c"),
+        "rxstream_events_per_s": n / med(times["c"]),
+        "raw_events_per_s": n / med(times["a"]),
+        "ratio_c_over_a": round_ratio(times, "c", "a"),
+        "ratio_c_over_b": round_ratio(times, "c", "b"),
+        "ratio_c_over_floor": round_ratio(times, "c", "f"),
+        "ratio_floor_over_a": round_ratio(times, "f", "a"),
+        "chain_us_per_event": per_event("chain"),
+        "ratio_chain_over_a": round_ratio(times, "chain", "a"),
+        "first_event_overhead_ms": ttfe * 1e3 if ttfe is not None else None,
+        "runs": repeat,
+        "interleaved": True,
+    }
 
 
 def partial_json_cost() -> list[dict[str, float]]:
@@ -458,18 +541,24 @@ def print_table(rows: list[dict[str, Any]], partial_json: list[dict[str, float]]
         return "-" if v is None else format(v, fmt)
 
     print(
-        "| scenario | wire events | (a) raw SDK µs/ev | (b) SDK helper µs/ev | (c) rxstream µs/ev "
-        "| c/a | c/b | first-event overhead (c-a) | chain µs/ev | chain/a |"
+        "| scenario | wire events | (f) floor µs/ev | (a) raw SDK µs/ev | (b) SDK helper µs/ev "
+        "| (c) rxstream µs/ev | c/f | c/a | c/b | f/a | first-event overhead (c-a) | chain µs/ev "
+        "| chain/a |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
-            f"| {r['scenario']} | {r['wire_events']} | {f(r['raw_us_per_event'], '.2f')} | "
+            f"| {r['scenario']} | {r['wire_events']} | {f(r['floor_us_per_event'], '.2f')} | "
+            f"{f(r['raw_us_per_event'], '.2f')} | "
             f"{f(r['helper_us_per_event'], '.2f')} | {f(r['rxstream_us_per_event'], '.2f')} | "
+            f"{f(r['ratio_c_over_floor'], '.2f')} | "
             f"{f(r['ratio_c_over_a'], '.2f')} | {f(r['ratio_c_over_b'], '.2f')} | "
+            f"{f(r['ratio_floor_over_a'], '.2f')} | "
             f"{f(r['first_event_overhead_ms'], '+.2f')} ms | {f(r['chain_us_per_event'], '.2f')} | "
             f"{f(r['ratio_chain_over_a'], '.2f')} |"
         )
+    print()
+    print("Ratios are medians of same-round ratios (contenders interleaved); c/f is rxstream over the floor.")
     print()
     print("| tool argument size (chars) | partial-JSON µs per 32-char fragment |")
     print("|---:|---:|")

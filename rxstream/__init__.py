@@ -9,6 +9,12 @@ Sources (each returns a cold ``reactivex.Observable[StreamEvent]``; nothing is s
 * `from_bedrock(client, **params)`: AWS Bedrock ConverseStream (boto3 ``bedrock-runtime``).
 * `from_bedrock_invoke(client, **params)`: Bedrock InvokeModelWithResponseStream (Anthropic models).
 
+asyncio and iteration (`rxstream.aio`): `to_async_iterator` (``async for`` with
+backpressure), `to_iterator` (``for``), `from_async_iterable` (an async generator as a source).
+
+Several models at once (`rxstream.multi`): `merge_streams`, `race_first_token`,
+`speculative`, `fallback`, `compare_streams`.
+
 Example:
     >>> import rxstream as rxs
     >>> from rxstream import operators as rso
@@ -19,6 +25,7 @@ Example:
 from __future__ import annotations
 
 from rxstream import errors, events, handlers, notebook, operators, web
+from rxstream.aio import from_async_iterable, to_async_iterator, to_iterator
 from rxstream.events import (
     StopReason,
     StreamEnd,
@@ -35,6 +42,15 @@ from rxstream.events import (
 )
 from rxstream.handlers import StreamHandler, attach
 from rxstream.manager import StreamHandle, StreamManager
+from rxstream.multi import (
+    Comparison,
+    Tagged,
+    compare_streams,
+    fallback,
+    merge_streams,
+    race_first_token,
+    speculative,
+)
 from rxstream.providers.anthropic import from_anthropic
 from rxstream.providers.bedrock import from_bedrock, from_bedrock_invoke
 from rxstream.providers.openai_chat import from_openai
@@ -44,6 +60,7 @@ from rxstream.response import Response, ToolCall, apply
 __version__ = "0.1.0"
 
 __all__ = [
+    "Comparison",
     "Response",
     "StopReason",
     "StreamEnd",
@@ -53,6 +70,7 @@ __all__ = [
     "StreamManager",
     "StreamReset",
     "StreamStart",
+    "Tagged",
     "TextDelta",
     "ThinkingDelta",
     "ToolCall",
@@ -64,15 +82,23 @@ __all__ = [
     "__version__",
     "apply",
     "attach",
+    "compare_streams",
     "errors",
     "events",
+    "fallback",
     "from_anthropic",
+    "from_async_iterable",
     "from_bedrock",
     "from_bedrock_invoke",
     "from_openai",
     "from_openai_responses",
     "handlers",
+    "merge_streams",
     "notebook",
     "operators",
+    "race_first_token",
+    "speculative",
+    "to_async_iterator",
+    "to_iterator",
     "web",
 ]

@@ -15,6 +15,7 @@
         │   └── TotalTimeout
         ├── StreamCancelledError    waiting on a StreamManager handle that was cancelled
         ├── PausableBufferOverflow  pausable's bound reached on an asyncio loop (cannot block)
+        ├── AllSourcesFailedError   race_first_token: every source failed before content (.errors)
         └── StreamDecodeError       malformed wire data (bad SSE/JSON/event-stream frame)
             └── ToolArgumentsError  a tool call's complete arguments are not a JSON object
 
@@ -31,6 +32,7 @@ from typing import Any
 from rxstream.response import Response
 
 __all__ = [
+    "AllSourcesFailedError",
     "ConfigurationError",
     "FirstTokenTimeout",
     "HandlerError",
@@ -193,6 +195,22 @@ class PausableBufferOverflow(StreamError):
             retryable=False,
         )
         self.max_buffered = max_buffered
+
+
+class AllSourcesFailedError(StreamError):
+    """Every source of `rxstream.race_first_token` failed before delivering content.
+
+    Attributes:
+        errors: Each source's name mapped to its error, in the order they failed.
+    """
+
+    def __init__(self, errors: dict[str, Exception]) -> None:
+        detail = "; ".join(f"{name}: {type(error).__name__}" for name, error in errors.items())
+        super().__init__(
+            f"every source failed before content ({detail})",
+            retryable=any(getattr(error, "retryable", False) for error in errors.values()),
+        )
+        self.errors = errors
 
 
 class StreamCancelledError(StreamError):

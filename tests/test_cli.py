@@ -72,6 +72,9 @@ class Pty:
     """A child process on a pseudo-terminal, read with a deadline."""
 
     def __init__(self, *args: str, **extra: str) -> None:
+        # A real terminal type: with TERM=dumb rich shows nothing until the answer is complete,
+        # and a Ctrl+C "during" the answer would arrive after it.
+        extra.setdefault("TERM", "xterm")
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # child
             os.execve(sys.executable, [sys.executable, "-m", "rxstream.cli", *args], env(**extra))
@@ -87,8 +90,10 @@ class Pty:
             if ready:
                 try:
                     chunk = os.read(self.fd, 4096).decode(errors="replace")
-                except OSError:
-                    break
+                except OSError as exc:  # EIO: the child closed the terminal (it exited)
+                    raise AssertionError(
+                        f"{needle!r} not seen before the child exited; got:\n{self.buffer}"
+                    ) from exc
                 self.buffer += chunk
         return self.buffer
 
@@ -115,7 +120,8 @@ def test_chat_ctrl_c_cancels_and_drops_the_turn() -> None:
     child.read_until("word5")
     child.send("\x03")  # Ctrl+C, delivered as SIGINT by the terminal
     out = child.read_until("cancelled")
-    child.read_until("you>")
+    # Wait for the *next* prompt (the first one is already in the buffer) before Ctrl+D.
+    child.read_until("you>", start=out.index("cancelled"))
     assert "Traceback" not in out
     child.send("\x04")  # Ctrl+D quits
     assert child.wait() == 0

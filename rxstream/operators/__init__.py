@@ -98,6 +98,19 @@ Retry and flow control:
       valve:    F-------T
       source:   -a-b-c-|
       output:   --------(abc|)
+
+Several sources (`rxstream.merge_streams` emits `Tagged` items):
+
+* ``for_source(name)``: ``Observable[Tagged] -> Observable[StreamEvent]``, one track; its
+  error item becomes ``on_error``::
+
+      merged:            -ab-a-bx
+      for_source("A"):   -a--a--#
+
+* ``untag()``: every track's events without tags; the first error item becomes ``on_error``::
+
+      merged:    -ab-a-bx
+      untag():   -ab-a-b#
 """
 
 from __future__ import annotations
@@ -105,6 +118,7 @@ from __future__ import annotations
 from rxstream.operators._basic import final, snapshots, text
 from rxstream.operators._buffer_tokens import buffer_tokens
 from rxstream.operators._coalesce_text import coalesce_text
+from rxstream.operators._for_source import for_source
 from rxstream.operators._pausable import PausableBufferOverflow, pausable
 from rxstream.operators._rate_limit import rate_limit
 from rxstream.operators._retry import retry_stream
@@ -113,6 +127,7 @@ from rxstream.operators._stats import StatsTracker, StreamStats, stream_stats
 from rxstream.operators._take_until_cancelled import CancelSignal, take_until_cancelled
 from rxstream.operators._throttle_snapshots import throttle_snapshots
 from rxstream.operators._timeouts import first_token_timeout, idle_timeout, total_timeout
+from rxstream.operators._untag import untag
 
 __all__ = [
     "CancelSignal",
@@ -124,6 +139,7 @@ __all__ = [
     "coalesce_text",
     "final",
     "first_token_timeout",
+    "for_source",
     "idle_timeout",
     "pausable",
     "rate_limit",
@@ -135,4 +151,5 @@ __all__ = [
     "text",
     "throttle_snapshots",
     "total_timeout",
+    "untag",
 ]

@@ -31,6 +31,7 @@ _T = TypeVar("_T")
 _R = TypeVar("_R")
 
 __all__ = [
+    "MAX_SECONDS",
     "Holding",
     "check_count",
     "check_rate",
@@ -44,8 +45,16 @@ __all__ = [
 ]
 
 
+MAX_SECONDS = 7 * 24 * 3600.0
+"""Longest duration an operator accepts, in seconds (7 days).
+
+Longer timers are a mistake rather than a policy, and reactivex's schedulers cannot
+represent due times far in the future (``OverflowError: timestamp out of range`` on a
+timer thread, which then never fires)."""
+
+
 def check_seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
-    """Validate a duration in seconds (a finite real number > 0, or >= 0 with ``allow_zero``).
+    """Validate a duration in seconds: finite, > 0 (>= 0 with ``allow_zero``), at most `MAX_SECONDS`.
 
     Raises:
         ConfigurationError: if ``value`` is not a finite int/float in range.
@@ -56,6 +65,8 @@ def check_seconds(name: str, value: object, *, allow_zero: bool = False) -> floa
     if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigurationError(f"{name} must be a finite number {bound}, got {value!r}")
+    if seconds > MAX_SECONDS:
+        raise ConfigurationError(f"{name} must be at most {MAX_SECONDS:.0f} s (7 days), got {value!r}")
     return seconds
 
 

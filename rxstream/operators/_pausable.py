@@ -11,6 +11,7 @@ from typing import Generic, TypeVar
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable, SingleAssignmentDisposable
 
+from rxstream._demand import demand_scope, release
 from rxstream.errors import ConfigurationError, PausableBufferOverflow
 from rxstream.response import ResponseAccumulator
 
@@ -45,11 +46,13 @@ def pausable(
     the TCP connection and memory stays bounded.
 
     On an asyncio loop blocking is not allowed (an async client's source calls ``on_next``
-    from its reading task). There, when the bound is reached while paused, the operator
-    disposes the upstream (closing the connection) and, once the valve opens, emits the
-    held events followed by `PausableBufferOverflow` (a non-retryable `StreamError`).
-    Pick ``max_buffered`` for the longest pause you expect, or use a sync client (it reads
-    on a thread even when the rest of the pipeline runs on asyncio).
+    from its reading task). rxstream's async sources and `rxstream.from_async_iterable`
+    honour a demand hook (`rxstream._demand`): when the bound is reached their reading task
+    awaits until the buffer drains, so they are held exactly like sync sources. Only a
+    producer on a loop that cannot wait (a user's hot ``Subject``, a plain
+    ``reactivex.create``) overflows: when the bound is reached while paused, the operator
+    disposes the upstream and, once the valve opens, emits the held events followed by
+    `PausableBufferOverflow` (a non-retryable `StreamError`).
 
     Marble (valve ``T``/``F``; ``x`` = a, b, c emitted in order at the same tick,
     ``y`` = e then completion)::
@@ -102,9 +105,10 @@ def pausable(
             valve_subscription.disposable = valve.subscribe(
                 state.on_valve, state.on_valve_error, scheduler=scheduler
             )
-            source_subscription.disposable = source.subscribe(
-                state.on_next, state.on_error, state.on_completed, scheduler=scheduler
-            )
+            with demand_scope(state.demand):
+                source_subscription.disposable = source.subscribe(
+                    state.on_next, state.on_error, state.on_completed, scheduler=scheduler
+                )
             return Disposable(state.dispose)
 
         return Observable(subscribe)
@@ -128,6 +132,7 @@ class _Pausable(Generic[_T]):
         self.upstream: abc.DisposableBase = Disposable()
         self.emitted = ResponseAccumulator()  # for the overflow error's .partial; ignores non-events
         self.valve_subscription: abc.DisposableBase = Disposable()
+        self.demand_waiters: list[asyncio.Future[None]] = []
 
     # -- producer side ------------------------------------------------------------------
 
@@ -157,6 +162,15 @@ class _Pausable(Generic[_T]):
             self.upstream.dispose()
         if claimed:
             self._drain()
+
+    def demand(self) -> asyncio.Future[None] | None:
+        """Demand hook (`rxstream._demand`): an async source's reading task awaits a full buffer."""
+        with self.cond:
+            if self.disposed or self.terminal is not None or len(self.queue) < self.max_buffered:
+                return None
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.demand_waiters.append(future)
+            return future
 
     def _overflow_terminal(self) -> Callable[[], None]:
         error = PausableBufferOverflow(self.max_buffered)
@@ -220,6 +234,8 @@ class _Pausable(Generic[_T]):
                         item = self.queue.popleft()
                         terminal = None
                         self.cond.notify_all()  # room in the buffer: wake a blocked producer
+                        if self.demand_waiters:
+                            release(self.demand_waiters)
                     elif self.terminal is not None:
                         terminal = self.terminal
                         self.done = True
@@ -243,6 +259,7 @@ class _Pausable(Generic[_T]):
             self.disposed = True
             self.queue.clear()
             self.cond.notify_all()  # wake a producer blocked on a full buffer
+            release(self.demand_waiters)
         # Wake first, then dispose: a source may wait for its reading thread on disposal.
         self.upstream.dispose()
         self.valve_subscription.dispose()

@@ -81,6 +81,7 @@ def retry_stream(
     max_backoff: float = 30.0,
     jitter: float = 0.2,
     on_partial: Literal["fail", "restart"] = "fail",
+    max_retry_after: float = 60.0,
     scheduler: abc.SchedulerBase | None = None,
     random: RandomLike | None = None,
 ) -> Callable[[Observable[StreamEvent]], Observable[StreamEvent]]:
@@ -94,7 +95,9 @@ def retry_stream(
     shortened by up to ``jitter`` (a fraction; ``delay * (1 - jitter * random())``, as the
     Anthropic and OpenAI SDKs do), but never shorter than the error's ``retry_after``
     (the provider's ``retry-after`` header, seconds) when it has one. ``retry_after`` is
-    honoured even above ``max_backoff``.
+    honoured even above ``max_backoff``, up to ``max_retry_after``: a server asking for a
+    longer wait (``retry-after: 3600``, ``inf``) gets no retry — its error is emitted at once,
+    carrying the ``retry_after`` it asked for, so the caller decides.
 
     Content (text, thinking, tool-call events) cannot be taken back, so by default
     (``on_partial="fail"``) an attempt that already emitted content is not retried: its
@@ -126,6 +129,8 @@ def retry_stream(
         max_attempts: Attempts in total, the first included (``1`` = never retry).
         backoff: Base wait before the first retry, in seconds; doubled per retry.
         max_backoff: Cap of the exponential wait, in seconds (``retry_after`` may exceed it).
+        max_retry_after: Longest server-requested wait (``retry_after``, seconds) that is
+            honoured; an error asking for more is emitted instead of retried. Default 60.
         jitter: Fraction (0..1) by which each wait is randomly shortened.
         on_partial: ``"fail"`` forwards an error that follows content; ``"restart"``
             retries it and emits a `StreamReset` first.
@@ -159,6 +164,7 @@ def retry_stream(
     check_count("max_attempts", max_attempts)
     base = check_seconds("backoff", backoff, allow_zero=True)
     cap = check_seconds("max_backoff", max_backoff, allow_zero=True)
+    longest_wait = check_seconds("max_retry_after", max_retry_after, allow_zero=True)
     if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0.0 <= jitter <= 1.0:
         raise ConfigurationError(f"jitter must be a fraction between 0 and 1, got {jitter!r}")
     if on_partial not in ("fail", "restart"):
@@ -170,11 +176,14 @@ def retry_stream(
     restart = on_partial == "restart"
     fraction = float(jitter)
 
-    def delay_for(failures: int, error: BaseException) -> float:
+    def delay_for(failures: int, error: BaseException) -> float | None:
+        """Seconds to wait before the next attempt, or None if the server asked for too long."""
         delay = min(cap, base * 2.0 ** min(failures - 1, 62))
         delay *= 1.0 - fraction * rng.random()
         retry_after = getattr(error, "retry_after", None)
         if isinstance(retry_after, int | float) and not isinstance(retry_after, bool) and retry_after > delay:
+            if not retry_after <= longest_wait:  # also NaN and inf
+                return None
             delay = float(retry_after)
         return delay
 
@@ -222,12 +231,19 @@ def retry_stream(
                 if disposed:
                     return
                 retryable = getattr(error, "retryable", False) is True
-                if not retryable or attempt >= max_attempts or (content_in_attempt and not restart):
+                delay = delay_for(attempt, error) if retryable else None
+                if delay is None or attempt >= max_attempts or (content_in_attempt and not restart):
+                    if retryable and delay is None:
+                        logger.warning(
+                            "rxstream: not retrying %s: the server asked to wait %s s (max_retry_after=%s)",
+                            type(error).__name__,
+                            getattr(error, "retry_after", None),
+                            longest_wait,
+                        )
                     if isinstance(error, StreamError):
                         error.with_partial(emitted.snapshot())
                     observer.on_error(error)
                     return
-                delay = delay_for(attempt, error)
                 logger.info(
                     "rxstream: retrying after %s (attempt %d of %d failed) in %.3f s",
                     type(error).__name__,

@@ -78,12 +78,25 @@ def decode_frames(chunks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
         ``{member_name: payload}`` dicts as boto3 yields them (payload parsed as JSON).
 
     Raises:
-        EventStreamDecodeError: a frame has an impossible length or a CRC32 mismatch, or the
-            body ends inside a frame.
+        EventStreamDecodeError: a frame has an impossible length or a CRC32 mismatch, bad
+            headers, a payload that is not JSON or a ``chunk`` whose ``bytes`` is not base64,
+            or the body ends inside a frame.
     """
     buf = b""
+    pending: list[bytes] = []  # pieces of a frame larger than the chunks that carry it
+    pending_size = 0
+    need = 0  # bytes the unfinished frame needs in all (0: not known yet)
     for chunk in chunks:
-        buf = buf + chunk if buf else chunk
+        if need:
+            # Assembling one large frame: join its pieces once, when all have arrived (joining
+            # on every chunk made a 16 MiB frame cost seconds).
+            pending.append(chunk)
+            pending_size += len(chunk)
+            if pending_size < need:
+                continue
+            buf, pending, pending_size, need = b"".join(pending), [], 0, 0
+        else:
+            buf = buf + chunk if buf else chunk
         pos = 0
         size = len(buf)
         while size - pos >= 12:
@@ -91,6 +104,8 @@ def decode_frames(chunks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
             if total < 16 or total > _MAX_FRAME or headers_len > total - 16:
                 raise EventStreamDecodeError(f"impossible frame length {total}")
             if size - pos < total:
+                if total > 65536:
+                    pending, pending_size, need = [buf[pos:]], size - pos, total
                 break
             if zlib.crc32(buf[pos : pos + 8]) != prelude_crc:
                 raise EventStreamDecodeError("prelude CRC32 mismatch")
@@ -98,15 +113,20 @@ def decode_frames(chunks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
             (message_crc,) = struct.unpack_from(">I", buf, end - 4)
             if zlib.crc32(buf[pos : end - 4]) != message_crc:
                 raise EventStreamDecodeError("message CRC32 mismatch")
-            headers = _headers(buf, pos + 12, pos + 12 + headers_len)
-            payload = buf[pos + 12 + headers_len : end - 4]
+            try:
+                headers = _headers(buf, pos + 12, pos + 12 + headers_len)
+                event = _event(headers, buf[pos + 12 + headers_len : end - 4])
+            except (ValueError, IndexError, struct.error) as exc:  # jiter, UTF-8, base64, bounds
+                if isinstance(exc, EventStreamDecodeError):
+                    raise
+                raise EventStreamDecodeError(f"undecodable frame ({type(exc).__name__}: {exc})") from exc
             pos = end
-            event = _event(headers, payload)
             if event is not None:
                 yield event
-        buf = buf[pos:]
-    if buf:
-        raise EventStreamDecodeError(f"body ended inside a frame ({len(buf)} bytes left)")
+        buf = b"" if need else buf[pos:]
+    if buf or pending:
+        left = len(buf) + pending_size
+        raise EventStreamDecodeError(f"body ended inside a frame ({left} bytes left)")
 
 
 def _event(headers: dict[str, Any], payload: bytes) -> dict[str, Any] | None:
@@ -117,7 +137,7 @@ def _event(headers: dict[str, Any], payload: bytes) -> dict[str, Any] | None:
             return None
         body = jiter.from_json(payload) if payload else {}
         if name == "chunk" and isinstance(body, dict) and isinstance(body.get("bytes"), str):
-            body = {**body, "bytes": base64.b64decode(body["bytes"])}
+            body = {**body, "bytes": base64.b64decode(body["bytes"], validate=True)}
         return {name: body}
     if message_type == "exception":
         name = headers.get(":exception-type")

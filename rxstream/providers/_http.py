@@ -17,12 +17,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+from asyncio.trsock import TransportSocket
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Protocol
 
 from reactivex import Observable, abc
 
-from rxstream.errors import ProviderError, StreamError, StreamInterruptedError, parse_retry_after
+from rxstream.errors import (
+    ProviderError,
+    StreamDecodeError,
+    StreamError,
+    StreamInterruptedError,
+    parse_retry_after,
+)
 from rxstream.events import StreamEvent
 from rxstream.providers._source import Control, session_observable
 from rxstream.providers._sse import SSEDecoder
@@ -135,7 +142,8 @@ def _error_fields(body: Any) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _socket_of(http_response: Any) -> socket.socket | None:
+def _socket_of(http_response: Any) -> socket.socket | TransportSocket | None:
+    # httpcore2's network_stream extension; async clients give asyncio's TransportSocket.
     extensions = getattr(http_response, "extensions", None) or {}
     stream = extensions.get("network_stream")
     if stream is None:
@@ -144,10 +152,10 @@ def _socket_of(http_response: Any) -> socket.socket | None:
         sock = stream.get_extra_info("socket")
     except Exception:
         return None
-    return sock if isinstance(sock, socket.socket) else None
+    return sock if isinstance(sock, socket.socket | TransportSocket) else None
 
 
-def _shutdown(sock: socket.socket) -> None:
+def _shutdown(sock: socket.socket | TransportSocket) -> None:
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
 
@@ -190,6 +198,62 @@ def abort_pending_request(client: Any, stream_id: str) -> bool:
     except Exception:
         logger.debug("rxstream: could not reach a pending connection", exc_info=True)
     return False
+
+
+def _abort_while_reading(http_response: Any, control: Control) -> None:
+    """Register the socket shutdown that makes a blocked read return on disposal.
+
+    It acts only while the response is open: once httpx2 has read the body to the end it
+    closes the response and returns the connection to the pool, where another request may
+    be using it (and the session calls ``control.release()`` right after).
+    """
+    sock = _socket_of(http_response)
+    if sock is None:
+        return
+
+    def abort() -> None:
+        if not getattr(http_response, "is_closed", False):
+            _shutdown(sock)
+
+    control.on_abort(abort)
+
+
+_BODY_EXCERPT = 200
+
+
+class _BodyCheck:
+    """Notices a 200 response that is not an event stream (e.g. a JSON body).
+
+    Some proxies and OpenAI-compatible servers answer a streaming request with one JSON
+    object (often an error) and ``Content-Type: application/json``. Without this check the
+    stream would end with "connection dropped?" and be retried; it is a decode error that
+    quotes the body's start (at most 200 characters; bodies never carry request secrets).
+    """
+
+    __slots__ = ("_head", "_provider", "_response", "seen")
+
+    def __init__(self, http_response: Any, provider: str) -> None:
+        self._response = http_response
+        self._provider = provider
+        self._head = b""
+        self.seen = False
+
+    def no_event(self, chunk: bytes) -> None:
+        if len(self._head) < _BODY_EXCERPT:
+            self._head += chunk[: _BODY_EXCERPT - len(self._head)]
+
+    def at_end(self) -> None:
+        if self.seen or not self._head.strip():
+            return
+        content_type = _header(getattr(self._response, "headers", {}), "content-type") or "no content type"
+        if "text/event-stream" in content_type:
+            return  # an SSE body without a complete event: the normaliser reports the truncation
+        excerpt = self._head.decode("utf-8", "replace")
+        raise StreamDecodeError(
+            f"{self._provider}: expected a text/event-stream body, got {content_type}: {excerpt[:120]!r}",
+            raw=excerpt,
+            provider=self._provider,
+        )
 
 
 def _is_read_error(exc: BaseException) -> bool:
@@ -236,17 +300,22 @@ def sync_sse_session(
         raise
     try:
         http_response = api_response.http_response
-        sock = _socket_of(http_response)
-        if sock is not None:
-            control.on_abort(lambda: _shutdown(sock))
+        _abort_while_reading(http_response, control)
         if control.cancelled:
             return
         normaliser.request_id = _header(http_response.headers, *request_id_headers)
         decoder = SSEDecoder()
         feed = normaliser.feed_sse
+        check = _BodyCheck(http_response, provider)
         try:
             for chunk in http_response.iter_bytes():
-                for sse in decoder.feed(chunk):
+                events = decoder.feed(chunk)
+                if not events:
+                    if not check.seen:
+                        check.no_event(chunk)
+                    continue
+                check.seen = True
+                for sse in events:
                     yield from feed(sse.event, sse.data)
         except StreamError:
             raise
@@ -260,10 +329,14 @@ def sync_sse_session(
             raise
         if control.cancelled:
             return
+        control.release()  # the body is read: the connection may already be back in the pool
         for sse in decoder.flush():
+            check.seen = True
             yield from feed(sse.event, sse.data)
+        check.at_end()
         yield from normaliser.finish()
     finally:
+        control.release()
         with contextlib.suppress(Exception):
             manager.__exit__(None, None, None)
 
@@ -286,12 +359,20 @@ async def async_sse_session(
         raise
     try:
         http_response = api_response.http_response
+        _abort_while_reading(http_response, control)
         normaliser.request_id = _header(http_response.headers, *request_id_headers)
         decoder = SSEDecoder()
         feed = normaliser.feed_sse
+        check = _BodyCheck(http_response, provider)
         try:
             async for chunk in http_response.aiter_bytes():
-                for sse in decoder.feed(chunk):
+                events = decoder.feed(chunk)
+                if not events:
+                    if not check.seen:
+                        check.no_event(chunk)
+                    continue
+                check.seen = True
+                for sse in events:
                     for event in feed(sse.event, sse.data):
                         yield event
         except StreamError:
@@ -302,12 +383,16 @@ async def async_sse_session(
                     f"{provider} connection dropped mid-stream ({type(exc).__name__})", provider=provider
                 ) from exc
             raise
+        control.release()
         for sse in decoder.flush():
+            check.seen = True
             for event in feed(sse.event, sse.data):
                 yield event
+        check.at_end()
         for event in normaliser.finish():
             yield event
     finally:
+        control.release()
         with contextlib.suppress(BaseException):
             await manager.__aexit__(None, None, None)
 

@@ -28,11 +28,18 @@ from typing import Any
 import reactivex
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
-from reactivex.scheduler import ThreadPoolScheduler
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
-from rxstream.errors import ConfigurationError, StreamError, StreamInterruptedError
+from rxstream._demand import (
+    DemandHook,
+    LoopObserver,
+    current_demand,
+    wait_for_demand,
+    would_block_loop,
+)
+from rxstream.errors import ConfigurationError, StreamCancelledError, StreamError, StreamInterruptedError
 from rxstream.events import StreamEvent
+from rxstream.providers._readers import ReaderScheduler
 from rxstream.response import ResponseAccumulator
 
 __all__ = ["AsyncSession", "Control", "SyncSession", "default_scheduler", "session_observable"]
@@ -44,24 +51,39 @@ class Control:
     """Per-subscription cancellation state handed to a session.
 
     A session registers abort callbacks (``on_abort``) that must be safe to call from any
-    thread and must unblock a read in progress (e.g. ``socket.shutdown``).
+    thread and must unblock a read in progress (e.g. ``socket.shutdown``). When the session
+    is done with its connection (the body was read, or it is about to hand the connection
+    back to the client's pool) it calls `release`: from then on nothing is aborted, so a
+    disposal that arrives after completion (reactivex disposes every subscription after
+    ``on_completed``/``on_error``) can never touch a connection that another request may
+    already be using. Abort callbacks run under the same lock as `release`, so a release
+    waits for an abort in progress.
     """
 
-    __slots__ = ("_aborts", "_lock", "cancelled", "stream_id")
+    __slots__ = ("_aborts", "_lock", "cancelled", "released", "stream_id")
 
     def __init__(self, stream_id: str) -> None:
         self.stream_id = stream_id
         self.cancelled = False
+        self.released = False
         self._aborts: list[Callable[[], None]] = []
         self._lock = threading.Lock()
 
     def on_abort(self, callback: Callable[[], None]) -> None:
         """Register ``callback`` to run on cancellation (at once if already cancelled)."""
         with self._lock:
+            if self.released:
+                return
             if not self.cancelled:
                 self._aborts.append(callback)
                 return
-        _safe_call(callback)
+            _safe_call(callback)
+
+    def release(self) -> None:
+        """The session no longer owns its connection: drop every abort callback (idempotent)."""
+        with self._lock:
+            self.released = True
+            self._aborts = []
 
     def cancel(self) -> None:
         """Mark cancelled and run the abort callbacks (idempotent, any thread)."""
@@ -70,8 +92,8 @@ class Control:
                 return
             self.cancelled = True
             callbacks, self._aborts = self._aborts, []
-        for callback in callbacks:
-            _safe_call(callback)
+            for callback in callbacks:
+                _safe_call(callback)
 
 
 def _safe_call(callback: Callable[[], None]) -> None:
@@ -84,16 +106,21 @@ def _safe_call(callback: Callable[[], None]) -> None:
 SyncSession = Callable[[Control], Iterator[StreamEvent]]
 AsyncSession = Callable[[Control], AsyncIterator[StreamEvent]]
 
-_default_scheduler: ThreadPoolScheduler | None = None
+_default_scheduler: ReaderScheduler | None = None
 _default_lock = threading.Lock()
 
 
-def default_scheduler() -> ThreadPoolScheduler:
-    """The shared thread pool that sync sources read on when no scheduler is given."""
+def default_scheduler() -> ReaderScheduler:
+    """The shared `ReaderScheduler` that sync sources read on when no scheduler is given.
+
+    It has no worker cap (a thread per concurrently reading stream, idle threads reused and
+    retired after 30 s): a stream blocked on the network or held by a paused consumer never
+    delays another stream's start.
+    """
     global _default_scheduler
     with _default_lock:
         if _default_scheduler is None:
-            _default_scheduler = ThreadPoolScheduler(max_workers=64)
+            _default_scheduler = ReaderScheduler()
         return _default_scheduler
 
 
@@ -119,17 +146,25 @@ def session_observable(
         control = Control(new_stream_id())
         if sync_session is not None:
             sched = scheduler or subscribe_scheduler or default_scheduler()
+            target = observer
+            hop: LoopObserver[StreamEvent] | None = None
             if isinstance(sched, AsyncIOScheduler):
-                # The asyncio loop must never block on a socket read: read on the pool instead.
+                # The asyncio loop must never block on a socket read: read on the pool instead,
+                # and hand the notifications to the loop thread-safely (`await stream` with a
+                # sync client: a future resolved from the reader thread would not wake the loop).
+                hop = LoopObserver(observer, sched._loop, hooks=current_demand(), on_failure=control.cancel)
+                target = hop
                 sched = default_scheduler()
 
             def action(_: abc.SchedulerBase, __: Any = None) -> None:
-                _run_sync(sync_session, control, observer, provider)
+                _run_sync(sync_session, control, target, provider)
 
             scheduled = sched.schedule(action)
 
             def dispose() -> None:
                 control.cancel()
+                if hop is not None:
+                    hop.close()
                 scheduled.dispose()
 
             return Disposable(dispose)
@@ -143,7 +178,16 @@ def session_observable(
                 )
             )
             return Disposable()
-        return _start_async(async_session, control, observer, provider, loop)
+        if would_block_loop(loop, subscribe_scheduler):
+            observer.on_error(
+                ConfigurationError(
+                    "an async client reads on the running asyncio loop, which a blocking call "
+                    "(`.run()`, `rxs.to_iterator`) on that loop would deadlock: use "
+                    "`await stream.pipe(rso.final())` or `async for` over `rxs.to_async_iterator(stream)`"
+                )
+            )
+            return Disposable()
+        return _start_async(async_session, control, observer, provider, loop, current_demand())
 
     return reactivex.create(subscribe)
 
@@ -180,12 +224,27 @@ def _run_sync(
             iterator.close()  # type: ignore[attr-defined]
         except Exception:
             logger.debug("rxstream: closing the session failed", exc_info=True)
-    if control.cancelled:
-        return
-    if error is not None:
-        observer.on_error(error)  # type: ignore[arg-type]
-    else:
-        observer.on_completed()
+        control.release()
+    if not control.cancelled:
+        _terminate(observer, error, provider)
+
+
+def _terminate(observer: abc.ObserverBase[StreamEvent], error: BaseException | None, provider: str) -> None:
+    """Send the one terminal notification; a subscriber raising in it is logged, never lost."""
+    try:
+        if error is not None:
+            observer.on_error(error)  # type: ignore[arg-type]
+        else:
+            observer.on_completed()
+    except Exception as exc:
+        # Nobody else can see this: it happened on our reader thread / task, after the stream ended.
+        logger.error(
+            "rxstream: a %s subscriber raised in %s: %s: %s",
+            provider,
+            "on_error" if error is not None else "on_completed",
+            type(exc).__name__,
+            exc,
+        )
 
 
 def _wrap_unexpected(
@@ -206,6 +265,7 @@ def _start_async(
     observer: abc.ObserverBase[StreamEvent],
     provider: str,
     loop: asyncio.AbstractEventLoop,
+    hooks: tuple[DemandHook, ...] = (),
 ) -> abc.DisposableBase:
     task_box: list[asyncio.Task[None]] = []
 
@@ -219,8 +279,22 @@ def _start_async(
                     break
                 acc.add(event)
                 observer.on_next(event)
+                if hooks:  # a consumer downstream has no room: wait (backpressure)
+                    await wait_for_demand(hooks)
         except asyncio.CancelledError:
-            control.cancelled = True
+            if not control.cancelled:
+                # Not our disposal: the loop is shutting down (asyncio.run returned, or the task
+                # was cancelled by someone else). The subscriber still gets its one terminal.
+                control.cancelled = True
+                _terminate(
+                    observer,
+                    StreamCancelledError(
+                        f"{provider}: the asyncio task reading the stream was cancelled "
+                        "(its event loop is shutting down?)",
+                        partial=acc.snapshot(),
+                    ),
+                    provider,
+                )
             raise
         except StreamError as exc:
             error = exc.with_partial(acc.snapshot())
@@ -231,12 +305,9 @@ def _start_async(
                 await iterator.aclose()  # type: ignore[attr-defined]
             except BaseException:
                 logger.debug("rxstream: closing the async session failed", exc_info=True)
-        if control.cancelled:
-            return
-        if error is not None:
-            observer.on_error(error)  # type: ignore[arg-type]
-        else:
-            observer.on_completed()
+            control.release()
+        if not control.cancelled:
+            _terminate(observer, error, provider)
 
     def start() -> None:
         if not control.cancelled:
@@ -246,6 +317,17 @@ def _start_async(
         control.cancel()
         if task_box:
             task_box[0].cancel()
+
+    def cancel_from_elsewhere() -> None:
+        # Off the loop thread: shut the socket down now (the abort callbacks are thread-safe),
+        # then let the loop cancel the task. If the loop is closed, the abort is all we can do.
+        control.cancel()
+        if loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(cancel)
+        except RuntimeError:  # closed between the check and the call
+            logger.debug("rxstream: the stream's event loop closed during disposal")
 
     try:
         running = asyncio.get_running_loop()
@@ -257,10 +339,10 @@ def _start_async(
         loop.call_soon_threadsafe(start)
 
     def dispose() -> None:
-        if running is loop and _on_loop_thread(loop):
+        if _on_loop_thread(loop):
             cancel()
         else:
-            loop.call_soon_threadsafe(cancel)
+            cancel_from_elsewhere()
 
     return Disposable(dispose)
 

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from jiter import from_json as _from_json
 from reactivex import Observable, abc
 
+from rxstream._lean import text_delta, thinking_delta, tool_call_delta
 from rxstream.errors import (
     ConfigurationError,
     ProviderError,
@@ -42,7 +44,6 @@ from rxstream.events import (
     StreamStart,
     TextDelta,
     ThinkingDelta,
-    ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
     Usage,
@@ -78,9 +79,6 @@ _ERROR_STATUS = {
     "timeout_error": 504,
     "overloaded_error": 529,
 }
-
-_new_text = TextDelta.model_construct
-_new_thinking = ThinkingDelta.model_construct
 
 
 def normalize_anthropic_stop_reason(raw: str | None) -> StopReason:
@@ -127,14 +125,36 @@ class AnthropicNormaliser:
         """Normalise one SSE event (``event`` name, ``data`` bytes)."""
         if not data:
             return []
-        value = parse_json_object(data, provider=self.provider, what=f"SSE event {event!r}")
+        try:
+            value = _from_json(data)
+        except ValueError:
+            value = None
+        if value.__class__ is not dict:  # raise the typed error (malformed JSON, not an object)
+            value = parse_json_object(data, provider=self.provider, what=f"SSE event {event!r}")
         if event == "error" and value.get("type") != "error":
             value = {"type": "error", "error": value.get("error", value)}
         return self.feed_json(value)
 
     def feed_json(self, value: dict[str, Any]) -> list[StreamEvent]:
-        """Normalise one parsed Anthropic stream event object."""
+        """Normalise one parsed Anthropic stream event object.
+
+        Raises:
+            StreamDecodeError: a field of the wrong type or shape (e.g. a non-string text, an
+                integer model); never an untyped exception.
+            ToolArgumentsError: a finished tool call's arguments are not a JSON object.
+            ProviderError: an ``error`` event.
+        """
         kind = value.get("type")
+        if kind == "content_block_delta":
+            # Hot path: a text delta is most of every stream. Anything unusual (another
+            # delta type, a missing or wrong-typed field) takes the checked path below.
+            delta = value.get("delta")
+            if delta.__class__ is dict and delta.get("type") == "text_delta":
+                text = delta.get("text")
+                if text.__class__ is str:
+                    seq = self._seq
+                    self._seq = seq + 1
+                    return [text_delta(self.stream_id, seq, text)]
         try:
             if kind == "content_block_delta":
                 return self._delta(value)
@@ -150,7 +170,9 @@ class AnthropicNormaliser:
                 return self._message_stop(value)
             if kind == "error":
                 raise self._error(value)
-        except (KeyError, TypeError, AttributeError) as exc:
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            # ValueError includes pydantic's ValidationError: a wrong-typed field (e.g. an
+            # integer model) never becomes an event, nor an untyped exception.
             raise StreamDecodeError(
                 f"{self.provider}: unexpected shape of a {kind!r} event ({type(exc).__name__}: {exc})",
                 raw=str(value),
@@ -162,48 +184,32 @@ class AnthropicNormaliser:
         delta = value["delta"]
         dtype = delta.get("type")
         if dtype == "text_delta":
-            return [
-                _new_text(
-                    stream_id=self.stream_id, seq=self._next(), provider_details=None, text=delta["text"]
-                )
-            ]
+            text = delta["text"]
+            if not isinstance(text, str):
+                raise TypeError("text is not a string")
+            seq = self._seq
+            self._seq = seq + 1
+            return [text_delta(self.stream_id, seq, text)]
         if dtype == "input_json_delta":
             block = value["index"]
             tool = self._tools.get(block)
             if tool is None:
                 return []  # server tool input: not a client tool call
             fragment = delta.get("partial_json") or ""
+            if not isinstance(fragment, str):
+                raise TypeError("partial_json is not a string")
             partial = tool[2].append(fragment)
-            return [
-                ToolCallDelta.model_construct(
-                    stream_id=self.stream_id,
-                    seq=self._next(),
-                    provider_details=None,
-                    index=self._tool_index[block],
-                    arguments_delta=fragment,
-                    partial_arguments=partial,
-                )
-            ]
+            return [tool_call_delta(self.stream_id, self._next(), self._tool_index[block], fragment, partial)]
         if dtype == "thinking_delta":
-            return [
-                _new_thinking(
-                    stream_id=self.stream_id,
-                    seq=self._next(),
-                    provider_details=None,
-                    text=delta["thinking"],
-                    signature=None,
-                )
-            ]
+            thinking = delta["thinking"]
+            if not isinstance(thinking, str):
+                raise TypeError("thinking is not a string")
+            return [thinking_delta(self.stream_id, self._next(), thinking)]
         if dtype == "signature_delta":
-            return [
-                _new_thinking(
-                    stream_id=self.stream_id,
-                    seq=self._next(),
-                    provider_details=None,
-                    text="",
-                    signature=delta["signature"],
-                )
-            ]
+            signature = delta["signature"]
+            if not isinstance(signature, str):
+                raise TypeError("signature is not a string")
+            return [thinking_delta(self.stream_id, self._next(), "", signature)]
         return []  # citations_delta and future delta types
 
     def _start(self, message: dict[str, Any]) -> list[StreamEvent]:
@@ -309,10 +315,16 @@ class AnthropicNormaliser:
     def _message_delta(self, value: dict[str, Any]) -> list[StreamEvent]:
         events = self._ensure_started()
         delta = value.get("delta") or {}
-        if delta.get("stop_reason") is not None:
-            self._stop_raw = delta["stop_reason"]
-        if delta.get("stop_sequence") is not None:
-            self._stop_sequence = delta["stop_sequence"]
+        stop_reason = delta.get("stop_reason")
+        if stop_reason is not None:
+            if not isinstance(stop_reason, str):
+                raise TypeError("stop_reason is not a string")
+            self._stop_raw = stop_reason
+        stop_sequence = delta.get("stop_sequence")
+        if stop_sequence is not None:
+            if not isinstance(stop_sequence, str):
+                raise TypeError("stop_sequence is not a string")
+            self._stop_sequence = stop_sequence
         self._flush_invalid_tools(events)
         usage = value.get("usage")
         if isinstance(usage, dict):
@@ -385,7 +397,7 @@ def _merge_usage(old: Usage, usage: dict[str, Any]) -> Usage:
 
     def pick(key: str, current: int) -> int:
         value = usage.get(key)
-        return value if isinstance(value, int) else current
+        return value if type(value) is int else current  # bool and float are not counts
 
     return Usage(
         input_tokens=pick("input_tokens", old.input_tokens),

@@ -74,12 +74,14 @@ import contextlib
 import json
 import logging
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from reactivex import Observable, abc
 
 from rxstream._extras import require
+from rxstream._lean import text_delta, thinking_delta, tool_call_delta
 from rxstream.errors import (
     ConfigurationError,
     ProviderError,
@@ -94,9 +96,7 @@ from rxstream.events import (
     StreamEnd,
     StreamEvent,
     StreamStart,
-    TextDelta,
     ThinkingDelta,
-    ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
     Usage,
@@ -152,9 +152,6 @@ _RETRYABLE_CODES = frozenset(
         "ModelTimeoutException",
     }
 )
-
-_new_text = TextDelta.model_construct
-_new_thinking = ThinkingDelta.model_construct
 
 
 def normalize_bedrock_stop_reason(raw: str | None) -> StopReason:
@@ -300,7 +297,8 @@ class BedrockConverseNormaliser:
                 elif _is_exception_member(kind):
                     raise _exception_from_dict(kind, body, self.request_id, self.provider)
                 # anything else: an event type newer than this code; ignored (forward compatible)
-            except (KeyError, TypeError, AttributeError) as exc:
+            except (KeyError, TypeError, AttributeError, ValueError) as exc:
+                # ValueError includes pydantic's ValidationError: a wrong-typed field.
                 raise StreamDecodeError(
                     f"{self.provider}: unexpected shape of a {kind!r} event ({type(exc).__name__}: {exc})",
                     raw=str(body),
@@ -330,9 +328,11 @@ class BedrockConverseNormaliser:
         delta = body["delta"]
         text = delta.get("text")
         if text:
-            events.append(
-                _new_text(stream_id=self.stream_id, seq=self._next(), provider_details=None, text=text)
-            )
+            if not isinstance(text, str):
+                raise TypeError("delta.text is not a string")
+            seq = self._seq
+            self._seq = seq + 1
+            events.append(text_delta(self.stream_id, seq, text))
             return
         tool_delta = delta.get("toolUse")
         if tool_delta is not None:
@@ -344,13 +344,8 @@ class BedrockConverseNormaliser:
                 fragment = json.dumps(fragment)
             if fragment:
                 events.append(
-                    ToolCallDelta.model_construct(
-                        stream_id=self.stream_id,
-                        seq=self._next(),
-                        provider_details=None,
-                        index=tool.index,
-                        arguments_delta=fragment,
-                        partial_arguments=tool.buffer.append(fragment),
+                    tool_call_delta(
+                        self.stream_id, self._next(), tool.index, fragment, tool.buffer.append(fragment)
                     )
                 )
             return
@@ -362,15 +357,9 @@ class BedrockConverseNormaliser:
     def _reasoning(self, reasoning: dict[str, Any], events: list[StreamEvent]) -> None:
         text = reasoning.get("text")
         if text:
-            events.append(
-                _new_thinking(
-                    stream_id=self.stream_id,
-                    seq=self._next(),
-                    provider_details=None,
-                    text=text,
-                    signature=None,
-                )
-            )
+            if not isinstance(text, str):
+                raise TypeError("reasoningContent.text is not a string")
+            events.append(thinking_delta(self.stream_id, self._next(), text))
         signature = reasoning.get("signature")
         if signature:
             events.append(ThinkingDelta(stream_id=self.stream_id, seq=self._next(), signature=signature))
@@ -429,8 +418,11 @@ class BedrockConverseNormaliser:
         for block_index in sorted(self._tools):  # blocks the stream never stopped
             events.append(self._end_tool(self._tools[block_index]))
         self._tools.clear()
+        stop_reason = body.get("stopReason")
+        if stop_reason is not None and not isinstance(stop_reason, str):
+            raise TypeError("stopReason is not a string")
         self._stopped = True
-        self._stop_raw = body.get("stopReason")
+        self._stop_raw = stop_reason
         fields = body.get("additionalModelResponseFields")
         if fields is not None:
             self._stop_details["additional_model_response_fields"] = fields
@@ -505,7 +497,7 @@ def bedrock_usage(usage: dict[str, Any]) -> Usage:
 
     def pick(key: str) -> int:
         value = usage.get(key)
-        return value if isinstance(value, int) else 0
+        return value if type(value) is int else 0  # bool and float are not counts
 
     return Usage(
         input_tokens=pick("inputTokens"),
@@ -562,7 +554,16 @@ class BedrockInvokeNormaliser:
                 data = body.get("bytes") if isinstance(body, dict) else None
                 if not data:
                     continue
-                raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+                if isinstance(data, str):
+                    raw = data.encode("utf-8")
+                elif isinstance(data, bytes | bytearray | memoryview):
+                    raw = bytes(data)
+                else:
+                    raise StreamDecodeError(
+                        f"{self.provider}: chunk bytes are a {type(data).__name__}, not bytes",
+                        raw=str(data),
+                        provider=self.provider,
+                    )
                 value = parse_json_object(raw, provider=self.provider, what="chunk")
                 events.extend(self._inner.feed_json(value))
             elif _is_exception_member(kind):
@@ -668,16 +669,15 @@ class _SocketAbort:
     may use it). Never closes anything: the reading thread does that.
     """
 
-    __slots__ = ("_raw", "released")
+    __slots__ = ("_raw",)
 
     def __init__(self, event_stream: Any) -> None:
         # botocore/eventstream.py: EventStream(raw_stream, ...) keeps the urllib3 HTTPResponse.
         self._raw = getattr(event_stream, "_raw_stream", None)
-        self.released = False
 
     def __call__(self) -> None:
         raw = self._raw
-        if raw is None or self.released:
+        if raw is None:
             return
         connection = getattr(raw, "connection", None)
         if connection is None:
@@ -690,6 +690,62 @@ class _SocketAbort:
         if isinstance(sock, socket.socket):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+_pending = threading.local()  # per reader thread: where to register a connection being used
+
+
+class _PendingAbort:
+    """Shut down the socket of a request still waiting for its response headers.
+
+    boto3 gives no handle on a request before its response exists. `_watch_pool` wraps the
+    urllib3 pool's ``_get_conn`` on the client's endpoint pool (once per pool): the
+    connection it hands to a reader thread with a registered stream is reported here, so a
+    disposal while the headers are pending shuts that socket down and the blocked call
+    fails at once (measured: ~1 ms instead of when the headers arrive). It acts only until
+    the headers have arrived (`done`); from then on `_SocketAbort` owns the connection.
+    """
+
+    __slots__ = ("conn", "done")
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.done = False
+
+    def __call__(self) -> None:
+        sock = getattr(self.conn, "sock", None)
+        if not self.done and isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def _watch_pool(client: Any) -> bool:
+    """Instrument the urllib3 pool of ``client``'s endpoint (idempotent); False if not reachable.
+
+    Private attributes read: ``client._endpoint.http_session._manager`` (botocore's
+    ``URLLib3Session`` and its urllib3 ``PoolManager``) and the pool's ``_get_conn``
+    (urllib3 2.x). Any other layout (a proxy, a stubbed client) returns False and disposal
+    while the headers are pending then takes effect when they arrive.
+    """
+    try:
+        manager = client._endpoint.http_session._manager
+        pool = manager.connection_from_url(client.meta.endpoint_url)
+        if getattr(pool, "_rxstream_watched", False):
+            return True
+        original = pool._get_conn
+    except Exception:
+        return False
+
+    def get_conn(*args: Any, **kwargs: Any) -> Any:
+        conn = original(*args, **kwargs)
+        register = getattr(_pending, "register", None)
+        if register is not None:
+            register(conn)
+        return conn
+
+    pool._get_conn = get_conn
+    pool._rxstream_watched = True
+    return True
 
 
 def _decoded_events(stream: Any, provider: str) -> Iterator[dict[str, Any]]:
@@ -734,8 +790,18 @@ def _event_stream_session(
     normaliser: _EventNormaliser,
     control: Control,
     provider: str,
+    client: Any = None,
 ) -> Iterator[StreamEvent]:
     """Run one boto3 streaming call and yield normalised events (the sync session)."""
+    pending: list[_PendingAbort] = []
+    if client is not None and _watch_pool(client):
+
+        def register(conn: Any) -> None:
+            abort = _PendingAbort(conn)
+            pending.append(abort)
+            control.on_abort(abort)  # runs at once if disposal came first
+
+        _pending.register = register
     try:
         response = open_stream()
     except Exception as exc:
@@ -745,6 +811,10 @@ def _event_stream_session(
         if mapped is None:
             raise
         raise mapped from exc
+    finally:
+        _pending.register = None
+        for waiting in pending:
+            waiting.done = True
     stream = response[stream_key]
     abort = _SocketAbort(stream)
     control.on_abort(abort)  # runs at once if disposal came while the request was opening
@@ -779,7 +849,7 @@ def _event_stream_session(
             return
         yield from normaliser.finish()
     finally:
-        abort.released = True
+        control.release()
         with contextlib.suppress(Exception):
             stream.close()
 
@@ -853,7 +923,7 @@ def from_bedrock(
     def sync_session(control: Control) -> Iterator[StreamEvent]:
         norm = BedrockConverseNormaliser(control.stream_id, request_model=request_model)
         return _event_stream_session(
-            lambda: client.converse_stream(**params), "stream", norm, control, "bedrock"
+            lambda: client.converse_stream(**params), "stream", norm, control, "bedrock", client
         )
 
     return session_observable(sync_session=sync_session, scheduler=scheduler, provider="bedrock")
@@ -907,6 +977,7 @@ def from_bedrock_invoke(
             norm,
             control,
             "bedrock-invoke",
+            client,
         )
 
     return session_observable(sync_session=sync_session, scheduler=scheduler, provider="bedrock-invoke")

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from reactivex import Observable, abc
 
+from rxstream._lean import text_delta, thinking_delta, tool_call_delta
 from rxstream.errors import (
     ConfigurationError,
     ProviderError,
@@ -49,8 +50,6 @@ from rxstream.events import (
     StreamEvent,
     StreamStart,
     TextDelta,
-    ThinkingDelta,
-    ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
     Usage,
@@ -72,6 +71,10 @@ _FINISH: dict[str, StopReason] = {
     "content_filter": "content_filter",
 }
 
+_KNOWN_ERROR_CODES = frozenset(
+    {"rate_limit_exceeded", "rate_limit_error", "server_error", "overloaded_error"}
+)
+
 _RETRYABLE_ERROR_TYPES = frozenset(
     {
         "server_error",
@@ -83,7 +86,16 @@ _RETRYABLE_ERROR_TYPES = frozenset(
     }
 )
 
-_new_text = TextDelta.model_construct
+
+def _count(value: Any, name: str) -> int:
+    """A token count from the wire: an int, or an integral finite float (``12.0``); None → 0."""
+    if value is None:
+        return 0
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():  # False for inf and nan
+        return int(value)
+    raise ValueError(f"usage field {name!r} is not a token count: {value!r:.40}")
 
 
 def openai_usage(usage: dict[str, Any]) -> Usage:
@@ -93,22 +105,36 @@ def openai_usage(usage: dict[str, Any]) -> Usage:
     (``prompt_tokens_details.cached_tokens`` / ``cache_write_tokens``; Responses
     ``input_tokens_details``); the neutral `Usage.input_tokens` excludes both, as Anthropic's
     and Bedrock's do, so ``input + cache_read + cache_write`` is the whole prompt everywhere.
+
+    Raises:
+        ValueError: a count is neither an integer nor an integral finite number (e.g.
+            ``"abc"``, ``1e400``, ``true``); the normalisers turn it into `StreamDecodeError`.
     """
-    prompt = usage.get("prompt_tokens", usage.get("input_tokens")) or 0
-    completion = usage.get("completion_tokens", usage.get("output_tokens")) or 0
+    prompt = _count(usage.get("prompt_tokens", usage.get("input_tokens")), "prompt_tokens")
+    completion = _count(usage.get("completion_tokens", usage.get("output_tokens")), "completion_tokens")
     prompt_details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
     completion_details = usage.get("completion_tokens_details") or usage.get("output_tokens_details") or {}
-    cached = (prompt_details.get("cached_tokens") or 0) if isinstance(prompt_details, dict) else 0
-    written = (prompt_details.get("cache_write_tokens") or 0) if isinstance(prompt_details, dict) else 0
+    cached = (
+        _count(prompt_details.get("cached_tokens"), "cached_tokens")
+        if isinstance(prompt_details, dict)
+        else 0
+    )
+    written = (
+        _count(prompt_details.get("cache_write_tokens"), "cache_write_tokens")
+        if isinstance(prompt_details, dict)
+        else 0
+    )
     reasoning = (
-        (completion_details.get("reasoning_tokens") or 0) if isinstance(completion_details, dict) else 0
+        _count(completion_details.get("reasoning_tokens"), "reasoning_tokens")
+        if isinstance(completion_details, dict)
+        else 0
     )
     return Usage(
-        input_tokens=max(int(prompt) - int(cached) - int(written), 0),
-        output_tokens=int(completion),
-        cache_read_tokens=int(cached),
-        cache_write_tokens=int(written),
-        reasoning_tokens=int(reasoning),
+        input_tokens=max(prompt - cached - written, 0),
+        output_tokens=completion,
+        cache_read_tokens=cached,
+        cache_write_tokens=written,
+        reasoning_tokens=reasoning,
     )
 
 
@@ -157,17 +183,28 @@ class OpenAIChatNormaliser:
         if data[:6] == b"[DONE]":
             return self._done()
         value = parse_json_object(data, provider=self.provider, what="SSE data")
+        return self.feed_chunk(value)
+
+    def feed_chunk(self, chunk: dict[str, Any]) -> list[StreamEvent]:
+        """Normalise one parsed chunk object.
+
+        Raises:
+            StreamDecodeError: a field of the wrong type or shape (e.g. non-string content,
+                an integer model, a usage count ``"abc"``); never an untyped exception.
+            ToolArgumentsError: a finished tool call's arguments are not a JSON object.
+            ProviderError: an in-stream ``{"error": ...}`` chunk.
+        """
         try:
-            return self.feed_chunk(value)
-        except (KeyError, TypeError, AttributeError) as exc:
+            return self._chunk(chunk)
+        except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as exc:
+            # ValueError includes pydantic's ValidationError (e.g. an integer model or id).
             raise StreamDecodeError(
                 f"{self.provider}: unexpected chunk shape ({type(exc).__name__}: {exc})",
-                raw=data.decode("utf-8", "replace"),
+                raw=str(chunk),
                 provider=self.provider,
             ) from exc
 
-    def feed_chunk(self, chunk: dict[str, Any]) -> list[StreamEvent]:
-        """Normalise one parsed chunk object."""
+    def _chunk(self, chunk: dict[str, Any]) -> list[StreamEvent]:
         error = chunk.get("error")
         if error:
             raise self._error(error)
@@ -211,22 +248,18 @@ class OpenAIChatNormaliser:
         if delta:
             content = delta.get("content")
             if content:
-                events.append(
-                    _new_text(stream_id=self.stream_id, seq=self._next(), provider_details=None, text=content)
-                )
+                if not isinstance(content, str):
+                    raise TypeError("delta.content is not a string")
+                seq = self._seq
+                self._seq = seq + 1
+                events.append(text_delta(self.stream_id, seq, content))
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if reasoning and isinstance(reasoning, str):
-                events.append(
-                    ThinkingDelta.model_construct(
-                        stream_id=self.stream_id,
-                        seq=self._next(),
-                        provider_details=None,
-                        text=reasoning,
-                        signature=None,
-                    )
-                )
+                events.append(thinking_delta(self.stream_id, self._next(), reasoning))
             refusal = delta.get("refusal")
             if refusal:
+                if not isinstance(refusal, str):
+                    raise TypeError("delta.refusal is not a string")
                 self._refused = True
                 events.append(
                     TextDelta(
@@ -242,6 +275,8 @@ class OpenAIChatNormaliser:
                     self._tool_fragment(call, events)
         finish = choice.get("finish_reason")
         if finish:
+            if not isinstance(finish, str):
+                raise TypeError("finish_reason is not a string")
             self._finish_raw = finish
             self._close_tools(events)
 
@@ -273,16 +308,8 @@ class OpenAIChatNormaliser:
                 import json
 
                 fragment = json.dumps(fragment)
-            events.append(
-                ToolCallDelta.model_construct(
-                    stream_id=self.stream_id,
-                    seq=self._next(),
-                    provider_details=None,
-                    index=tool.index,
-                    arguments_delta=fragment,
-                    partial_arguments=tool.buffer.append(fragment),
-                )
-            )
+            partial = tool.buffer.append(fragment)
+            events.append(tool_call_delta(self.stream_id, self._next(), tool.index, fragment, partial))
 
     def _end_tool(self, tool: _Tool) -> ToolCallEnd:
         # A call cut off by the token limit ("length") keeps what arrived, flagged truncated.
@@ -347,7 +374,10 @@ class OpenAIChatNormaliser:
             message = error.get("message")
         elif isinstance(error, str):
             message = error
-        kind = error_type or (str(code) if code is not None else None)
+        # OpenAI puts the specific cause in ``code`` ("rate_limit_exceeded") and a family in
+        # ``type`` ("tokens", "requests"); either may name a known error.
+        code_name = str(code) if code is not None else None
+        kind = code_name if code_name in _KNOWN_ERROR_CODES else (error_type or code_name)
         text = f"{self.provider} stream error event"
         if kind:
             text += f" ({kind})"

@@ -69,6 +69,7 @@ from typing import TYPE_CHECKING, Any
 
 from reactivex import Observable, abc
 
+from rxstream._lean import text_delta, thinking_delta, tool_call_delta
 from rxstream.errors import (
     ConfigurationError,
     ProviderError,
@@ -147,9 +148,6 @@ _CLIENT_ERROR_CODES = frozenset(
         "image_file_not_found",
     }
 )
-
-_new_text = TextDelta.model_construct
-_new_thinking = ThinkingDelta.model_construct
 
 
 class _Call:
@@ -250,13 +248,15 @@ class OpenAIResponsesNormaliser:
         """
         kind = value.get("type")
         if kind == "response.output_text.delta" and self._started and not self._ended:
-            # Hot path: one dict lookup, one model_construct.
+            # Hot path: one dict lookup, one lean event.
             text = value.get("delta")
             if not text:
                 return []
             if not isinstance(text, str):
                 raise self._shape_error(kind, value, "delta is not a string")
-            return [_new_text(stream_id=self.stream_id, seq=self._next(), provider_details=None, text=text)]
+            seq = self._seq
+            self._seq = seq + 1
+            return [text_delta(self.stream_id, seq, text)]
         if self._ended:
             return []  # nothing may follow the terminal event
         if kind == "response.output_text.delta":  # text before any lifecycle event
@@ -340,15 +340,7 @@ class OpenAIResponsesNormaliser:
         if text:
             if not isinstance(text, str):
                 raise TypeError("delta is not a string")
-            events.append(
-                _new_thinking(
-                    stream_id=self.stream_id,
-                    seq=self._next(),
-                    provider_details=details,
-                    text=text,
-                    signature=None,
-                )
-            )
+            events.append(thinking_delta(self.stream_id, self._next(), text, None, details))
         return events
 
     # -- output items and function calls ------------------------------------------------
@@ -397,14 +389,8 @@ class OpenAIResponsesNormaliser:
         return call
 
     def _delta(self, call: _Call, fragment: str) -> ToolCallDelta:
-        return ToolCallDelta.model_construct(
-            stream_id=self.stream_id,
-            seq=self._next(),
-            provider_details=None,
-            index=call.index,
-            arguments_delta=fragment,
-            partial_arguments=call.buffer.append(fragment),
-        )
+        partial = call.buffer.append(fragment)
+        return tool_call_delta(self.stream_id, self._next(), call.index, fragment, partial)
 
     def _arguments_delta(self, value: dict[str, Any]) -> list[StreamEvent]:
         call = self._find_call(value)

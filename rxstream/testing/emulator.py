@@ -205,9 +205,18 @@ class _ClientGone(Exception):
 
 
 class _DropLogFilter(logging.Filter):
-    """Hides uvicorn's traceback for the emulator's deliberate connection drops."""
+    """Hides uvicorn's traceback for the emulator's deliberate connection drops.
+
+    Also hides asyncio's ``socket.send() raised exception.`` warning when it comes from the
+    emulator's own thread: it is logged for every write after a client went away (a
+    disposed stream), which is the expected end of a cancelled response, not a fault.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "asyncio":
+            return not (
+                record.threadName == "rxstream-emulator" and record.msg == "socket.send() raised exception."
+            )
         exc = record.exc_info[1] if record.exc_info else None
         return not isinstance(exc, _DropConnection)
 
@@ -290,11 +299,15 @@ class ProviderEmulator:
         if self._thread is not None:
             raise RuntimeError("ProviderEmulator is already started")
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # Protocol IPPROTO_TCP (not 0): asyncio sets TCP_NODELAY only on accepted sockets whose
+        # proto says TCP (asyncio/base_events.py `_set_nodelay`); without it Nagle + delayed ACK
+        # hold the first small event of a reused connection ~40 ms.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self._host, self._port))
         self._port = sock.getsockname()[1]
         logging.getLogger("uvicorn.error").addFilter(_DROP_FILTER)
+        logging.getLogger("asyncio").addFilter(_DROP_FILTER)
         config = uvicorn.Config(
             self._app,
             host=self._host,

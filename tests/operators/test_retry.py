@@ -175,8 +175,34 @@ def test_retry_after_is_respected_even_above_max_backoff() -> None:
     source, (_, second) = sequential_cold(
         scheduler, [on_error(10, overloaded(retry_after=300))], [on_next(1, start("b")), on_completed(2)]
     )
-    scheduler.start(lambda: source.pipe(retry_stream(backoff=5, max_backoff=10, jitter=0)), disposed=2000)
+    scheduler.start(
+        lambda: source.pipe(retry_stream(backoff=5, max_backoff=10, jitter=0, max_retry_after=600)),
+        disposed=2000,
+    )
     assert second.subscriptions == [subscribe(510, 512)]
+
+
+@pytest.mark.parametrize("asked", [3600.0, 1e10, float("inf")])
+def test_a_retry_after_beyond_max_retry_after_is_emitted_at_once(asked: float) -> None:
+    """Issue 7, defect 3: ``retry-after: inf`` killed the timer thread; 3600 waited an hour silently."""
+    scheduler = TestScheduler()
+    source, (_, second) = sequential_cold(
+        scheduler, [on_error(10, overloaded(retry_after=asked))], [on_next(1, start("b")), on_completed(2)]
+    )
+    result = scheduler.start(lambda: source.pipe(retry_stream(max_retry_after=60)))
+    assert second.subscriptions == []
+    [(at, error)] = errors(result.messages)
+    assert at == 210
+    assert isinstance(error, ProviderError) and error.retry_after == asked
+
+
+def test_a_retry_after_within_max_retry_after_is_honoured() -> None:
+    scheduler = TestScheduler()
+    source, (_, second) = sequential_cold(
+        scheduler, [on_error(10, overloaded(retry_after=60))], [on_next(1, start("b")), on_completed(2)]
+    )
+    scheduler.start(lambda: source.pipe(retry_stream(jitter=0, max_retry_after=60)))
+    assert second.subscriptions == [subscribe(270, 272)]
 
 
 def test_retry_after_shorter_than_the_backoff_does_not_shorten_it() -> None:
@@ -385,6 +411,9 @@ def test_max_attempts_one_never_retries() -> None:
         {"backoff": -1},
         {"backoff": float("nan")},
         {"max_backoff": float("inf")},
+        {"max_backoff": 1e10},
+        {"max_retry_after": float("inf")},
+        {"max_retry_after": -1},
         {"jitter": 1.5},
         {"jitter": -0.1},
         {"on_partial": "retry"},

@@ -94,3 +94,45 @@ def test_corrupt_crc_and_truncated_body_are_errors() -> None:
         list(decode_frames([bytes(corrupt)]))
     with pytest.raises(EventStreamDecodeError):
         list(decode_frames([DATA[:-3]]))
+
+
+def test_a_16_mib_frame_in_small_chunks_decodes() -> None:
+    """Issue 7, defect 5: frame assembly joined on every chunk (a valid 16 MiB frame took 3.9 s)."""
+    from rxstream.testing._eventstream import encode_event
+
+    payload = {
+        "bytes": base64.b64encode(json.dumps({"type": "ping", "pad": "p" * 12_000_000}).encode()).decode()
+    }
+    frame = encode_event("chunk", payload)
+    assert len(frame) > 15 * 1024 * 1024
+    chunks = [frame[i : i + 16384] for i in range(0, len(frame), 16384)]
+    [event] = list(decode_frames(chunks))
+    assert json.loads(event["chunk"]["bytes"])["type"] == "ping"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"not json", b'{"bytes": "@@@not base64@@@"}', b"\xff\xfe"],
+)
+def test_a_frame_with_a_valid_crc_but_bad_payload_is_a_decode_error(payload: bytes) -> None:
+    """Issue 7, defect 6: ValueError / binascii.Error / UnicodeDecodeError escaped untyped."""
+    from rxstream.testing._eventstream import encode_message
+
+    frame = encode_message([(":message-type", "event"), (":event-type", "chunk")], payload)
+    with pytest.raises(EventStreamDecodeError):
+        list(decode_frames([frame]))
+
+
+def test_a_frame_with_undecodable_header_names_is_a_decode_error() -> None:
+    from rxstream.testing._eventstream import encode_message
+
+    frame = bytearray(encode_message([(":message-type", "event"), (":event-type", "chunk")], b"{}"))
+    frame[13] = 0xFF  # first byte of the first header name: invalid UTF-8
+    import struct
+    import zlib
+
+    body = bytes(frame[:-4])
+    body = body[:8] + struct.pack(">I", zlib.crc32(body[:8])) + body[12:]
+    frame = bytearray(body + struct.pack(">I", zlib.crc32(body)))
+    with pytest.raises(EventStreamDecodeError):
+        list(decode_frames([bytes(frame)]))

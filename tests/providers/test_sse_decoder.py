@@ -170,7 +170,56 @@ def test_azure_prompt_filter_chunk_is_skipped() -> None:
     norm = OpenAIChatNormaliser("s", request_model="gpt")
     azure = b'{"choices":[],"created":0,"id":"","model":"","object":"","prompt_filter_results":[{"prompt_index":0}]}'  # noqa: E501
     assert norm.feed_sse(None, azure) == []
-    events = norm.feed_sse(None, b'{"id":"c1","model":"gpt-4o","choices":[{"index":0,"delta":{"content":"hi"}}]}')  # noqa: E501
+    events = norm.feed_sse(
+        None, b'{"id":"c1","model":"gpt-4o","choices":[{"index":0,"delta":{"content":"hi"}}]}'
+    )
     assert [e.type for e in events] == ["stream_start", "text_delta"]
     start = events[0]
     assert start.type == "stream_start" and start.response_id == "c1" and start.model == "gpt-4o"
+
+
+def test_a_long_line_split_into_many_chunks_decodes_once_and_whole() -> None:
+    """Issue 7, defect 5: joining on every chunk made one long line quadratic."""
+    line = b"data: " + b"x" * 3_000_000 + b"\n\n"
+    decoder = SSEDecoder()
+    events = []
+    for i in range(0, len(line), 4096):
+        events += decoder.feed(line[i : i + 4096])
+    assert [len(e.data) for e in events] == [3_000_000]
+
+
+def test_a_line_beyond_max_event_bytes_is_a_decode_error() -> None:
+    from rxstream.errors import StreamDecodeError
+
+    decoder = SSEDecoder(max_event_bytes=1000)
+    decoder.feed(b"data: " + b"x" * 500)
+    try:
+        decoder.feed(b"y" * 600)
+    except StreamDecodeError as exc:
+        assert "max_event_bytes" in str(exc)
+    else:
+        raise AssertionError("no StreamDecodeError")
+
+
+def test_many_data_lines_beyond_max_event_bytes_are_a_decode_error() -> None:
+    from rxstream.errors import StreamDecodeError
+
+    decoder = SSEDecoder(max_event_bytes=1000)
+    try:
+        decoder.feed(b"data: 0123456789\n" * 200)
+    except StreamDecodeError:
+        pass
+    else:
+        raise AssertionError("no StreamDecodeError")
+
+
+@given(st.integers(min_value=1, max_value=64))
+@settings(max_examples=30, deadline=None)
+def test_pending_long_lines_survive_any_chunk_size(size: int) -> None:
+    body = b"event: a\ndata: " + b"z" * 300 + b"\n\nevent: b\ndata: 2\n\ndata: tail"
+    decoder = SSEDecoder()
+    out = []
+    for i in range(0, len(body), size):
+        out += decoder.feed(body[i : i + size])
+    out += decoder.flush()
+    assert [(e.event, e.data) for e in out] == [("a", b"z" * 300), ("b", b"2"), (None, b"tail")]
