@@ -322,3 +322,23 @@ def test_misuse_is_a_configuration_error() -> None:
         rxs.web.from_sse(42)
     with pytest.raises(ConfigurationError):
         rxs.web.from_sse("http://127.0.0.1:1/", client=object())
+
+
+async def test_from_sse_with_an_async_client_on_the_running_loop(
+    emulator: ProviderEmulator, serve_asgi: Any
+) -> None:
+    emulator.enqueue(RICH)
+    sent: list[StreamEvent] = []
+    url = serve_asgi(app_for(lambda: anthropic_stream(emulator, sent)))
+    async with httpx2.AsyncClient(timeout=20) as http:
+        events = await rxs.web.from_sse(url + "/events", client=http).pipe(ops.to_list())
+    assert events == sent
+
+
+def test_from_sse_reads_an_open_response_once(emulator: ProviderEmulator, serve_asgi: Any) -> None:
+    emulator.enqueue(ResponseScript(text="read from an open response"))
+    url = serve_asgi(app_for(lambda: anthropic_stream(emulator)))
+    with httpx2.Client(timeout=20) as http:
+        response = http.send(http.build_request("GET", url + "/events"), stream=True)
+        final = rxs.web.from_sse(response).pipe(rxs.operators.final()).run()
+    assert final.text == "read from an open response" and final.complete
