@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anthropic
@@ -46,8 +46,20 @@ def app_for(
     return Starlette(routes=[Route("/events", events, methods=["GET", "POST"])])
 
 
+_OPEN_CLIENTS: list[anthropic.Anthropic] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    """Close the SDK clients a test's server made (their pooled keep-alive sockets)."""
+    yield
+    while _OPEN_CLIENTS:
+        _OPEN_CLIENTS.pop().close()
+
+
 def anthropic_stream(emu: ProviderEmulator, sent: list[StreamEvent] | None = None) -> Observable[StreamEvent]:
     client = anthropic.Anthropic(base_url=emu.anthropic_base_url, api_key="sk-test")
+    _OPEN_CLIENTS.append(client)
     stream = rxs.from_anthropic(
         client, model="emulator-1", max_tokens=100, messages=[{"role": "user", "content": "Hi"}]
     )
