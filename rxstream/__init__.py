@@ -8,12 +8,17 @@ Sources (each returns a cold ``reactivex.Observable[StreamEvent]``; nothing is s
 * `from_openai_responses(client, **params)`: OpenAI Responses API.
 * `from_bedrock(client, **params)`: AWS Bedrock ConverseStream (boto3 ``bedrock-runtime``).
 * `from_bedrock_invoke(client, **params)`: Bedrock InvokeModelWithResponseStream (Anthropic models).
+* `from_redis(redis, key, after_seq=None)`: a stream published with ``publish_to_redis``.
+* `replay(path_or_file, speed=1.0)`: a recorded cassette (`rxstream.cassette`) with its timing.
 
 asyncio and iteration (`rxstream.aio`): `to_async_iterator` (``async for`` with
 backpressure), `to_iterator` (``for``), `from_async_iterable` (an async generator as a source).
 
 Several models at once (`rxstream.multi`): `merge_streams`, `race_first_token`,
 `speculative`, `fallback`, `compare_streams`.
+
+Tool loops: `tool_loop(entry, client, tools=[...], **params)` runs model turns and tool calls
+(`Tool`, `tool`, `mcp_tools`) as one cold stream; ``rso.loop_result()`` gives `ToolLoopResult`.
 
 Example:
     >>> import rxstream as rxs
@@ -26,7 +31,10 @@ from __future__ import annotations
 
 from rxstream import errors, events, handlers, notebook, operators, web
 from rxstream.aio import from_async_iterable, to_async_iterator, to_iterator
+from rxstream.cassette import replay
 from rxstream.events import (
+    IterationEnd,
+    IterationStart,
     StopReason,
     StreamEnd,
     StreamEvent,
@@ -37,6 +45,7 @@ from rxstream.events import (
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
+    ToolResult,
     Usage,
     UsageUpdate,
 )
@@ -56,11 +65,15 @@ from rxstream.providers.bedrock import from_bedrock, from_bedrock_invoke
 from rxstream.providers.openai_chat import from_openai
 from rxstream.providers.openai_responses import from_openai_responses
 from rxstream.response import Response, ToolCall, apply
+from rxstream.sinks.redis import from_redis
+from rxstream.tools import Tool, ToolLoopResult, mcp_tools, tool, tool_loop
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Comparison",
+    "IterationEnd",
+    "IterationStart",
     "Response",
     "StopReason",
     "StreamEnd",
@@ -73,10 +86,13 @@ __all__ = [
     "Tagged",
     "TextDelta",
     "ThinkingDelta",
+    "Tool",
     "ToolCall",
     "ToolCallDelta",
     "ToolCallEnd",
     "ToolCallStart",
+    "ToolLoopResult",
+    "ToolResult",
     "Usage",
     "UsageUpdate",
     "__version__",
@@ -92,13 +108,18 @@ __all__ = [
     "from_bedrock_invoke",
     "from_openai",
     "from_openai_responses",
+    "from_redis",
     "handlers",
+    "mcp_tools",
     "merge_streams",
     "notebook",
     "operators",
     "race_first_token",
+    "replay",
     "speculative",
     "to_async_iterator",
     "to_iterator",
+    "tool",
+    "tool_loop",
     "web",
 ]

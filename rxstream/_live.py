@@ -2,21 +2,24 @@
 
 The chain, on one request::
 
-    stream ─► coalesce_text(0.03 s) ─► publish ─┬─► throttle_snapshots(0.05 s) ─► text view
-                                                └─► stream_stats(interval=0.25 s) ─► stats line
+    stream ─► publish ─┬─► coalesce_text(0.03 s) ─► throttle_snapshots(0.05 s) ─► text view
+                       └─► stream_stats(interval=0.25 s) ─► stats line and summary
 
 ``coalesce_text`` merges bursts of tiny deltas, ``throttle_snapshots`` redraws at most 20
 times a second (always the latest and the final snapshot), and ``stream_stats`` supplies
-time to first token and output tokens/s from the scheduler clock.
+time to first token and output tokens/s from the scheduler clock. The stats see the
+uncoalesced stream, so the live line and the final summary count the same deltas (one
+tokens/s definition: `rxstream.operators.StreamStats.tokens_per_second`).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import reactivex
-from reactivex import Observable
+from reactivex import Observable, abc
 from reactivex import operators as ops
 
 from rxstream.errors import StreamError
@@ -25,7 +28,7 @@ from rxstream.operators import StreamStats, coalesce_text, stream_stats, throttl
 from rxstream.response import Response
 from rxstream.sinks.terminal import format_stats
 
-__all__ = ["render_live", "summary_line"]
+__all__ = ["live_views", "render_live", "summary_line"]
 
 
 def summary_line(response: Response, stats: StreamStats | None) -> str:
@@ -39,11 +42,25 @@ def summary_line(response: Response, stats: StreamStats | None) -> str:
     )
 
 
-def render_live(console: Any, stream: Observable[StreamEvent]) -> Response:
+def live_views(
+    stream: Observable[StreamEvent], scheduler: abc.SchedulerBase | None = None
+) -> tuple[Observable[Response | StreamStats], Callable[[], abc.DisposableBase | None]]:
+    """The live chain (module docstring): snapshots and stats, and the ``connect`` to start it."""
+    published = stream.pipe(ops.publish())
+    views: Observable[Response | StreamStats] = reactivex.merge(
+        published.pipe(
+            coalesce_text(0.03, scheduler=scheduler), throttle_snapshots(0.05, scheduler=scheduler)
+        ),
+        published.pipe(stream_stats(interval=0.25, scheduler=scheduler)),
+    )
+    return views, published.connect
+
+
+def render_live(console: Any, stream: Observable[StreamEvent]) -> tuple[Response, StreamStats | None]:
     """Subscribe to ``stream``, render it live on ``console``; block until it ends.
 
     Returns:
-        The final `Response`.
+        The final `Response` and the final `StreamStats` (for `summary_line`).
 
     Raises:
         KeyboardInterrupt: on Ctrl+C, after disposing the subscription (connection closed).
@@ -73,15 +90,11 @@ def render_live(console: Any, stream: Observable[StreamEvent]) -> Response:
         line = "" if stats is None else format_stats(stats)
         return Group(Text(response.text), Text(line, style="dim"))
 
-    published = stream.pipe(coalesce_text(0.03), ops.publish())
-    views = reactivex.merge(
-        published.pipe(throttle_snapshots(0.05)),
-        published.pipe(stream_stats(interval=0.25)),
-    )
+    views, connect = live_views(stream)
     interrupted = False
     with Live(render(), console=console, refresh_per_second=12, transient=True) as live:
         subscription = views.subscribe(on_next, on_error, done.set)
-        connection = published.connect()
+        connection = connect()
         try:
             while not done.wait(0.05):
                 live.update(render())
@@ -100,5 +113,4 @@ def render_live(console: Any, stream: Observable[StreamEvent]) -> Response:
         raise KeyboardInterrupt
     if error is not None:
         raise error
-    console.print(summary_line(response, state["stats"]), style="dim")
-    return response
+    return response, state["stats"]

@@ -5,6 +5,7 @@
     RxStreamError
     ├── ConfigurationError          raised synchronously: misuse, missing extra (also a ValueError)
     ├── HandlerError                a user handler raised (isolated; given to on_handler_error)
+    ├── ToolError                   a tool reports failure: its message goes back to the model
     └── StreamError                 emitted through on_error; carries .partial: Response
         ├── ProviderError           the provider said no: HTTP error before the stream, or an
         │                           error event inside a 200 stream (status, request id, retryable)
@@ -15,37 +16,49 @@
         │   └── TotalTimeout
         ├── StreamCancelledError    waiting on a StreamManager handle that was cancelled
         ├── PausableBufferOverflow  pausable's bound reached on an asyncio loop (cannot block)
+        ├── PublishError            publish_to_redis could not write (on its error channel)
+        ├── StreamNotFoundError     from_redis: no stream under the key within ``block``
         ├── AllSourcesFailedError   race_first_token: every source failed before content (.errors)
         └── StreamDecodeError       malformed wire data (bad SSE/JSON/event-stream frame)
-            └── ToolArgumentsError  a tool call's complete arguments are not a JSON object
+            ├── ToolArgumentsError  a tool call's complete arguments are not a JSON object
+            └── CassetteError       a cassette line is truncated or corrupted (names the line)
 
 Misuse is raised; stream problems are emitted through ``on_error``, never raised from
-``subscribe``. The SDK exception, when there is one, is kept as ``__cause__``. Messages are
+``subscribe``. In a tool loop (`rxstream.tool_loop`) a `StreamError` also carries
+``.iterations``: the `ToolLoopResult` of the iterations completed before it. The SDK
+exception, when there is one, is kept as ``__cause__``. Messages are
 built from non-secret fields only (status, error type, provider message, request id):
 API keys and auth headers never appear in them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rxstream.response import Response
 
+if TYPE_CHECKING:
+    from rxstream.operators._loop_result import ToolLoopResult
+
 __all__ = [
     "AllSourcesFailedError",
+    "CassetteError",
     "ConfigurationError",
     "FirstTokenTimeout",
     "HandlerError",
     "IdleTimeout",
     "PausableBufferOverflow",
     "ProviderError",
+    "PublishError",
     "RxStreamError",
     "StreamCancelledError",
     "StreamDecodeError",
     "StreamError",
     "StreamInterruptedError",
+    "StreamNotFoundError",
     "StreamTimeoutError",
     "ToolArgumentsError",
+    "ToolError",
     "TotalTimeout",
 ]
 
@@ -72,6 +85,15 @@ class HandlerError(RxStreamError):
         self.callback = callback
 
 
+class ToolError(RxStreamError):
+    """Raised by a tool to report a failure to the model.
+
+    `rxstream.tool_loop` sends ``str(error)`` back as an error result (``is_error=True``)
+    and goes on; MCP results with ``isError`` become this error. Any other exception a tool
+    raises is reported the same way, as ``"<ExceptionClass>: <message>"``.
+    """
+
+
 class StreamError(RxStreamError):
     """An error emitted through ``on_error`` after subscription.
 
@@ -79,9 +101,12 @@ class StreamError(RxStreamError):
         partial: The `Response` received before the error (never ``None``).
         retryable: Whether retrying the same request may succeed.
         provider: Provider name, when known.
+        iterations: In a tool loop, the `ToolLoopResult` of the iterations completed before
+            the error (``partial`` is the failed turn); ``None`` elsewhere.
     """
 
     retryable_default: bool = False
+    iterations: ToolLoopResult | None = None
 
     def __init__(
         self,
@@ -265,6 +290,55 @@ class ToolArgumentsError(StreamDecodeError):
         self.tool_call_id = tool_call_id
         self.name = name
         self.raw_arguments = raw_arguments
+
+
+class CassetteError(StreamDecodeError):
+    """A cassette line could not be read; emitted by `rxstream.replay` after the valid prefix.
+
+    Attributes:
+        line: The 1-based number of the offending line.
+        source: The cassette's path (or ``"<file>"`` for a file object).
+    """
+
+    def __init__(
+        self, message: str, *, line: int, source: str, raw: str = "", partial: Response | None = None
+    ):
+        super().__init__(f"{source}:{line}: {message}", raw=raw, partial=partial)
+        self.line = line
+        self.source = source
+
+
+class PublishError(StreamError):
+    """``publish_to_redis`` could not write an entry; the local stream kept flowing.
+
+    Reported on the operator's error channel (``on_publish_error`` and the
+    ``PublishErrors`` subject), never through the stream's own ``on_error``.
+
+    Attributes:
+        key: The Redis stream key.
+        seq: ``seq`` of the first event that was not written (``None`` for the terminal entry).
+    """
+
+    retryable_default = True
+
+    def __init__(self, message: str, *, key: str, seq: int | None, partial: Response | None = None) -> None:
+        super().__init__(message, partial=partial)
+        self.key = key
+        self.seq = seq
+
+
+class StreamNotFoundError(StreamError):
+    """``from_redis`` found no stream under the key within its ``block`` time.
+
+    Attributes:
+        key: The Redis stream key.
+        waited: Seconds waited.
+    """
+
+    def __init__(self, message: str, *, key: str, waited: float) -> None:
+        super().__init__(message, retryable=False)
+        self.key = key
+        self.waited = waited
 
 
 _RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})

@@ -10,6 +10,18 @@ union `StreamEvent` on the snake_case ``type`` field. A well-formed stream obeys
 
 `StreamReset` only appears after `rxstream.operators.retry_stream(on_partial="restart")`.
 
+A tool loop (`rxstream.tool_loop`) is one stream of several model turns; its grammar is::
+
+    ( IterationStart
+      StreamStart (TextDelta | ThinkingDelta | ToolCallStart ToolCallDelta* ToolCallEnd
+                   | UsageUpdate)* StreamEnd
+      ToolResult*
+      IterationEnd )+
+
+Each `ToolResult` follows the `ToolCallEnd` with the same ``tool_call_id`` in its iteration;
+the loop completes after the last `IterationEnd`. In a loop, ``stream_id`` is the loop's
+(one per subscription) and ``seq`` counts across all iterations.
+
 Every event carries ``stream_id`` (one id per subscription, i.e. per HTTP request) and
 ``seq``, its position in that stream (0, 1, 2, ...). Provider-specific data goes in
 ``provider_details`` only, never in new top-level fields.
@@ -25,6 +37,10 @@ from typing import Annotated, Any, Literal, TypeAlias
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 __all__ = [
+    "IterationEnd",
+    "IterationStart",
+    "LoopStopReason",
+    "ProviderName",
     "StopReason",
     "StreamEnd",
     "StreamEvent",
@@ -35,10 +51,15 @@ __all__ = [
     "ToolCallDelta",
     "ToolCallEnd",
     "ToolCallStart",
+    "ToolResult",
     "Usage",
     "UsageUpdate",
     "stream_event_adapter",
 ]
+
+ProviderName: TypeAlias = Literal["anthropic", "openai", "openai-responses", "bedrock", "bedrock-invoke"]
+"""The wire APIs rxstream speaks: `StreamStart.provider` of their streams, the keys of the
+provider registry (`rxstream.providers.PROVIDERS`) and the emulator's route names."""
 
 StopReason: TypeAlias = Literal[
     "end_turn", "max_tokens", "tool_use", "stop_sequence", "refusal", "content_filter", "other"
@@ -95,8 +116,9 @@ class StreamStart(_Event):
     """The response started: the provider accepted the request and began streaming.
 
     Attributes:
-        provider: ``"anthropic"``, ``"openai"``, ``"openai-responses"``, ``"bedrock"`` or
-            ``"bedrock-invoke"``.
+        provider: The source's `ProviderName` (``"anthropic"``, ``"openai"``,
+            ``"openai-responses"``, ``"bedrock"`` or ``"bedrock-invoke"``); typed ``str`` so
+            third-party sources may use their own name.
         model: The model that answers, as the provider reports it (request model if absent).
         request_id: The provider request id (``request-id`` / ``x-request-id`` /
             ``x-amzn-requestid`` header), if any.
@@ -227,6 +249,68 @@ class StreamReset(_Event):
     discarded_text: str = ""
 
 
+LoopStopReason: TypeAlias = StopReason | Literal["max_iterations"]
+"""Why a tool-loop iteration ended: the model turn's `StopReason`, or ``max_iterations``
+when the loop stopped at its limit although the model still asked for tools."""
+
+
+class IterationStart(_Event):
+    """A tool-loop iteration (one model turn, then its tool calls) begins.
+
+    Emitted by `rxstream.tool_loop` before the turn's `StreamStart`. `rxstream.response.apply`
+    starts a new, empty snapshot on it, so ``rso.final()`` on a loop gives the last turn.
+
+    Attributes:
+        iteration: 1 for the first model turn, 2 for the next, ...
+    """
+
+    type: Literal["iteration_start"] = "iteration_start"
+    iteration: int
+
+
+class ToolResult(_Event):
+    """The result of one executed tool call, as sent back to the model.
+
+    Attributes:
+        iteration: The iteration whose model turn asked for the call.
+        tool_call_id: The `ToolCallEnd.id` it answers.
+        name: Tool name (as the model called it).
+        output: The result text sent to the model (for an error: the error message only,
+            never a traceback).
+        is_error: True when the tool raised, timed out, got invalid arguments or does not
+            exist; the model is told so (Anthropic ``is_error``, Converse ``status: "error"``).
+        duration_s: Wall-clock seconds the call took (``time.perf_counter``).
+    """
+
+    type: Literal["tool_result"] = "tool_result"
+    iteration: int
+    tool_call_id: str
+    name: str
+    output: str
+    is_error: bool = False
+    duration_s: float = 0.0
+
+
+class IterationEnd(_Event):
+    """A tool-loop iteration ended (its model turn and its tool calls are done).
+
+    Attributes:
+        iteration: The iteration number (matches `IterationStart.iteration`).
+        usage: Token usage of this iteration's model turn alone.
+        stop_reason: The turn's stop reason (``tool_use`` when tools ran and another turn
+            follows), or ``max_iterations`` when the loop stopped at its limit.
+
+    ``provider_details["messages"]`` holds the history items this iteration appended, in
+    the provider's own format (the assistant turn, then the tool results);
+    `rxstream.operators.loop_result` joins them into `ToolLoopResult.messages`.
+    """
+
+    type: Literal["iteration_end"] = "iteration_end"
+    iteration: int
+    usage: Usage = Usage()
+    stop_reason: LoopStopReason
+
+
 StreamEvent: TypeAlias = Annotated[
     StreamStart
     | TextDelta
@@ -236,7 +320,10 @@ StreamEvent: TypeAlias = Annotated[
     | ToolCallEnd
     | UsageUpdate
     | StreamEnd
-    | StreamReset,
+    | StreamReset
+    | IterationStart
+    | ToolResult
+    | IterationEnd,
     Field(discriminator="type"),
 ]
 """Any rxstream event; discriminated on ``type``."""

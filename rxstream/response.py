@@ -14,12 +14,13 @@ Example:
 
 from __future__ import annotations
 
-import json
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from rxstream.events import (
+    IterationStart,
+    ProviderName,
     StopReason,
     StreamEnd,
     StreamEvent,
@@ -36,7 +37,8 @@ from rxstream.events import (
 
 __all__ = ["MessageFormat", "Response", "ResponseAccumulator", "ToolCall", "apply"]
 
-MessageFormat = Literal["anthropic", "openai", "openai-responses", "bedrock"]
+MessageFormat = ProviderName
+"""A wire format a `Response` renders to: a `rxstream.events.ProviderName`."""
 
 
 class ToolCall(BaseModel):
@@ -110,9 +112,12 @@ class Response(BaseModel):
     def to_message(self, format: MessageFormat | None = None) -> dict[str, Any]:
         """Render this response as the provider's assistant message for a chat history.
 
+        A thin delegate to the provider registry
+        (`rxstream.providers.ProviderSpec.assistant_message`).
+
         Args:
-            format: Target wire format; default: the format of ``self.provider``
-                (``bedrock-invoke`` uses the Anthropic format).
+            format: Target wire format (a `rxstream.events.ProviderName`); default: the
+                format of ``self.provider`` (``bedrock-invoke`` uses the Anthropic format).
 
         Returns:
             A JSON-compatible dict: Anthropic ``{"role": "assistant", "content": [blocks]}``
@@ -123,53 +128,12 @@ class Response(BaseModel):
             `to_responses_input_items`).
 
         Raises:
-            ValueError: if no format is given and the provider is unknown.
+            rxstream.errors.ConfigurationError: No format is given and the provider is
+                unknown (also a ``ValueError``).
         """
-        fmt = format or _default_format(self.provider)
-        if fmt == "anthropic":
-            blocks: list[dict[str, Any]] = []
-            if self.thinking or self.thinking_signature:
-                blocks.append(
-                    {
-                        "type": "thinking",
-                        "thinking": self.thinking,
-                        "signature": self.thinking_signature or "",
-                    }
-                )
-            if self.text:
-                blocks.append({"type": "text", "text": self.text})
-            blocks.extend(
-                {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}
-                for c in self.tool_calls
-            )
-            return {"role": "assistant", "content": blocks}
-        if fmt == "openai":
-            message: dict[str, Any] = {"role": "assistant", "content": self.text or None}
-            if self.tool_calls:
-                message["tool_calls"] = [
-                    {
-                        "id": c.id,
-                        "type": "function",
-                        "function": {"name": c.name, "arguments": c.raw_arguments or json.dumps(c.arguments)},
-                    }
-                    for c in self.tool_calls
-                ]
-            return message
-        if fmt == "bedrock":
-            content: list[dict[str, Any]] = []
-            if self.thinking or self.thinking_signature:
-                reasoning: dict[str, Any] = {"text": self.thinking}
-                if self.thinking_signature:
-                    reasoning["signature"] = self.thinking_signature
-                content.append({"reasoningContent": {"reasoningText": reasoning}})
-            if self.text:
-                content.append({"text": self.text})
-            content.extend(
-                {"toolUse": {"toolUseId": c.id, "name": c.name, "input": c.arguments}}
-                for c in self.tool_calls
-            )
-            return {"role": "assistant", "content": content}
-        return {"role": "assistant", "content": self.text}
+        from rxstream.providers import get_spec
+
+        return get_spec(format or _provider_or_raise(self.provider)).assistant_message(self)
 
     def to_responses_input_items(self) -> list[dict[str, Any]]:
         """Render this response as OpenAI Responses API input items (message + function calls).
@@ -179,31 +143,17 @@ class Response(BaseModel):
             by one ``{"type": "function_call", "call_id", "name", "arguments"}`` per tool call
             (OpenAI "Function calling" guide, Responses API).
         """
-        items: list[dict[str, Any]] = []
-        if self.text:
-            items.append({"role": "assistant", "content": self.text})
-        items.extend(
-            {
-                "type": "function_call",
-                "call_id": c.id,
-                "name": c.name,
-                "arguments": c.raw_arguments or json.dumps(c.arguments),
-            }
-            for c in self.tool_calls
-        )
-        return items
+        from rxstream.providers import get_spec
+
+        return get_spec("openai-responses").render_assistant(self)
 
 
-def _default_format(provider: str | None) -> MessageFormat:
-    if provider in ("anthropic", "bedrock-invoke"):
-        return "anthropic"
-    if provider == "openai":
-        return "openai"
-    if provider == "openai-responses":
-        return "openai-responses"
-    if provider == "bedrock":
-        return "bedrock"
-    raise ValueError(f"cannot pick a message format for provider {provider!r}; pass format=")
+def _provider_or_raise(provider: str | None) -> str:
+    if provider is None:
+        from rxstream.errors import ConfigurationError
+
+        raise ConfigurationError("cannot pick a message format for a response without provider; pass format=")
+    return provider
 
 
 def _replace_tool_call(calls: tuple[ToolCall, ...], index: int, call: ToolCall) -> tuple[ToolCall, ...]:
@@ -221,7 +171,9 @@ def apply(snapshot: Response, event: StreamEvent) -> Response:
 
     Returns:
         A new `Response`; ``snapshot`` is not modified. A `StreamReset` returns an empty
-        response that keeps only the stream identity (provider, model, ids).
+        response that keeps only the stream identity (provider, model, ids). A tool loop's
+        `IterationStart` starts a new empty response (the next model turn); its
+        `ToolResult` and `IterationEnd` leave the snapshot unchanged.
     """
     if isinstance(event, TextDelta):
         return snapshot.model_copy(update={"text": snapshot.text + event.text})
@@ -286,6 +238,8 @@ def apply(snapshot: Response, event: StreamEvent) -> Response:
         return Response(
             provider=snapshot.provider, model=snapshot.model, id=snapshot.id, request_id=snapshot.request_id
         )
+    if isinstance(event, IterationStart):
+        return Response()
     return snapshot
 
 
@@ -390,6 +344,9 @@ class ResponseAccumulator:
             self._usage = event.usage
             self._complete = True
         elif isinstance(event, StreamReset):
+            self._reset_content()
+        elif isinstance(event, IterationStart):  # a tool loop's next model turn: a new response
+            self._provider = self._model = self._id = self._request_id = None
             self._reset_content()
 
     def snapshot(self) -> Response:

@@ -36,11 +36,11 @@ def test_run_streams_from_the_emulator_with_summary() -> None:
     script = ResponseScript(text="Rivers flow downhill. They carve valleys.", input_tokens=9, output_tokens=8)
     result = run_cli("run", "Tell me about rivers", RXSTREAM_EMULATOR_SCRIPT=script.model_dump_json())
     assert result.returncode == 0, result.stderr
-    out = result.stdout
-    assert "embedded emulator" in out
-    assert "Rivers flow downhill. They carve valleys." in out
-    assert "TTFT" in out and "tok/s" in out and "input 9 tok" in out and "output 8 tok" in out
-    assert "stop end_turn" in out
+    out, err = result.stdout, result.stderr
+    assert "embedded emulator" in err
+    assert out == "Rivers flow downhill. They carve valleys.\n"  # piped: plain text only
+    assert "TTFT" in err and "tok/s" in err and "input 9 tok" in err and "output 8 tok" in err
+    assert "stop end_turn" in err
 
 
 @pytest.mark.parametrize("provider", ["openai", "openai-responses", "bedrock", "bedrock-invoke"])
@@ -48,14 +48,14 @@ def test_run_every_provider_on_the_emulator(provider: str) -> None:
     script = ResponseScript(text="Hello from the wire.", output_tokens=5)
     result = run_cli("run", "hi", "--provider", provider, RXSTREAM_EMULATOR_SCRIPT=script.model_dump_json())
     assert result.returncode == 0, result.stderr
-    assert "Hello from the wire." in result.stdout
-    assert "output 5 tok" in result.stdout and "stop end_turn" in result.stdout
+    assert result.stdout == "Hello from the wire.\n"
+    assert "output 5 tok" in result.stderr and "stop end_turn" in result.stderr
 
 
 def test_run_default_demo_answer() -> None:
     result = run_cli("run", "What is reactive programming?")
     assert result.returncode == 0, result.stderr
-    assert "TTFT" in result.stdout
+    assert "TTFT" in result.stderr
     assert len(result.stdout.split()) > 30
 
 
@@ -64,7 +64,7 @@ def test_run_dropped_connection_shows_partial_and_error() -> None:
     result = run_cli("run", "x", RXSTREAM_EMULATOR_SCRIPT=script.model_dump_json())
     assert result.returncode == 1
     assert "one two" in result.stdout
-    assert "error:" in result.stdout and "dropped" in result.stdout
+    assert "error:" in result.stderr and "dropped" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
 
 
@@ -160,7 +160,7 @@ def test_chat_history_reaches_the_provider(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(ProviderEmulator, "__enter__", spy_enter)  # observe the emulator, not rxstream
     monkeypatch.setenv("RXSTREAM_EMULATOR_SCRIPT", ResponseScript(text="Noted.").model_dump_json())
     lines = iter(["remember 42", "what did I say?", "/exit"])
-    args = argparse.Namespace(provider=None, model=None, max_tokens=64, emulator=False)
+    args = argparse.Namespace(provider=None, model=None, max_tokens=64, emulator=False, base_url=None)
     assert cli.cmd_chat(args, read_line=lambda prompt: next(lines)) == 0
     emu = seen[0]["emu"]
     assert isinstance(emu, ProviderEmulator)

@@ -9,24 +9,19 @@ the event grammar and give the same content events and the same `Response` (modu
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import anthropic
-import boto3
-import openai
 import pytest
-from botocore.config import Config
 from reactivex import Observable
 
-import rxstream as rxs
 from rxstream.events import StreamEvent
+from rxstream.providers import PROVIDER_NAMES, get_spec
 from rxstream.response import Response, apply
 from rxstream.testing import ProviderEmulator, ResponseScript, ScriptedToolCall
 
-PROVIDERS = ["anthropic", "openai", "openai-responses", "bedrock", "bedrock-invoke"]
+PROVIDERS = list(PROVIDER_NAMES)
 
 CONVERSATION = ResponseScript(
     text="Let me look both up — Zürich and 東京 🌦️.",
@@ -55,42 +50,14 @@ def emu() -> Iterator[ProviderEmulator]:
 
 @pytest.fixture
 def source(emu: ProviderEmulator) -> Iterator[Callable[[str], Observable[StreamEvent]]]:
+    """``source(provider)``: the provider's official SDK on the emulator, through the registry."""
     clients: list[Any] = []
 
     def make(provider: str) -> Observable[StreamEvent]:
-        if provider == "anthropic":
-            client: Any = anthropic.Anthropic(
-                api_key="sk-contract", base_url=emu.anthropic_base_url, max_retries=0
-            )
-            clients.append(client)
-            return rxs.from_anthropic(
-                client, model="m", max_tokens=256, messages=[{"role": "user", "content": "x"}]
-            )
-        if provider in ("openai", "openai-responses"):
-            client = openai.OpenAI(api_key="sk-contract", base_url=emu.openai_base_url, max_retries=0)
-            clients.append(client)
-            if provider == "openai":
-                return rxs.from_openai(client, model="m", messages=[{"role": "user", "content": "x"}])
-            return rxs.from_openai_responses(client, model="m", input="x")
-        bedrock = boto3.client(
-            "bedrock-runtime",
-            endpoint_url=emu.bedrock_endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-            config=Config(retries={"total_max_attempts": 1}),
-        )
-        clients.append(bedrock)
-        if provider == "bedrock":
-            return rxs.from_bedrock(
-                bedrock, modelId="m", messages=[{"role": "user", "content": [{"text": "x"}]}]
-            )
-        body = {
-            "anthropic_version": "bedrock-2023-05-31",
-            "max_tokens": 256,
-            "messages": [{"role": "user", "content": "x"}],
-        }
-        return rxs.from_bedrock_invoke(bedrock, modelId="m", body=json.dumps(body))
+        spec = get_spec(provider)
+        client = emu.client(provider)
+        clients.append(client)
+        return spec.stream(client, spec.request("x", model="m", max_tokens=256))
 
     yield make
     for client in clients:

@@ -1,23 +1,31 @@
-"""The ``rxstream`` command: stream a response live to the terminal, or chat.
+"""The ``rxstream`` command: stream a response, chat, or run the provider emulator.
 
 Usage::
 
-    rxstream run "PROMPT" [--provider P] [--model M] [--max-tokens N] [--emulator]
-    rxstream chat [--provider P] [--model M] [--max-tokens N] [--emulator]
+    rxstream run "PROMPT" [--provider P] [--model M] [--max-tokens N] [--system S]
+                 [--base-url URL] [--timeout SECONDS] [--json] [--emulator]
+    rxstream run "PROMPT" --record FILE      # also write a cassette (rxstream.cassette)
+    rxstream run "PROMPT" --tools demo       # the agent tool loop with two demo tools
+    rxstream chat [same provider options]
+    rxstream replay FILE [--speed S]         # play a cassette with its recorded timing
+    rxstream emulator [--port N] [--script FILE]
+    rxstream --version
     rxstream serve [--port N] [--provider P] [--model M] [--max-tokens N] [--emulator]
 
-Providers: ``anthropic``, ``openai``, ``openai-responses``, ``bedrock``, ``bedrock-invoke``
-and ``emulator`` (the Anthropic wire format served by the embedded emulator). A provider
-whose credentials are not in the environment (``ANTHROPIC_API_KEY``, ``OPENAI_API_KEY``,
-AWS credentials) runs on the embedded emulator, through the same official SDK, and says so
-in one line. Without ``--provider``, the first provider with a key is used, else the emulator.
-``RXSTREAM_EMULATOR_SCRIPT`` (a `rxstream.testing.ResponseScript` as JSON, inline or a file
-path) replaces the emulator's demo answers, e.g. to see how a dropped connection looks.
+Providers are the registry's (`rxstream.providers.PROVIDERS`) plus ``emulator`` (the
+Anthropic wire format on the embedded emulator). A provider without credentials runs on the
+embedded emulator, through the same official SDK, and says so in one line on stderr — unless
+a base URL is configured, then the missing key is an error. Without ``--provider``, the
+first provider with credentials is used, else the emulator. ``RXSTREAM_EMULATOR_SCRIPT`` (a
+`rxstream.testing.ResponseScript` as JSON, inline or a file path) replaces the emulator's
+demo answers, e.g. to see how a dropped connection looks.
 
-After each response a summary line shows time to first token (TTFT, seconds), output
-tokens per second, input/output tokens and the stop reason. In ``chat``, Ctrl+C during a
-response cancels it (disposal closes the connection), prints "cancelled" and drops the turn
-from the history; a dropped connection shows the partial text and the error.
+``run`` writes the answer to stdout: live on a terminal; into a pipe or a file, plain text
+streamed as it arrives; with ``--json``, one typed event per line (JSON Lines). Notices, the
+summary line (time to first token, output tokens/s, input/output tokens, stop reason) and
+errors go to stderr. Exit status: 0 done, 1 the stream failed, 2 misuse or configuration,
+130 cancelled. In ``chat``, Ctrl+C during a response cancels it (disposal closes the
+connection) and drops the turn from the history.
 """
 
 from __future__ import annotations
@@ -33,12 +41,26 @@ __all__ = ["build_parser", "main"]
 
 # One module per group of sub-commands; each has ``register(subparsers)`` that adds its
 # parsers and sets ``func`` (``Callable[[argparse.Namespace], int]``) as their default.
-COMMAND_MODULES = ("rxstream.cli._chat", "rxstream.cli._serve")
+COMMAND_MODULES = (
+    "rxstream.cli._chat",
+    "rxstream.cli._emulator",
+    "rxstream.cli._replay",
+    "rxstream.cli._serve",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``rxstream`` command."""
-    parser = argparse.ArgumentParser(prog="rxstream", description="Stream LLM responses as reactive streams.")
+    from rxstream import __version__
+    from rxstream.cli._session import environment_help
+
+    parser = argparse.ArgumentParser(
+        prog="rxstream",
+        description="Stream LLM responses as reactive streams.",
+        epilog=environment_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"rxstream {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(sub)

@@ -26,7 +26,9 @@ from importlib import resources
 from typing import Any
 
 from rxstream._extras import require
-from rxstream.cli._session import PROVIDERS, Session, open_session, pick_provider
+from rxstream.cli._chat import add_session_arguments, session_options
+from rxstream.cli._session import Session, open_session
+from rxstream.response import Response
 
 __all__ = ["build_app", "cmd_serve", "register"]
 
@@ -39,12 +41,14 @@ def _static(name: str) -> str:
 
 def _history(session: Session, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Turn the page's ``{"role", "content": str}`` turns into the provider's message format."""
-    wire = "anthropic" if session.provider in ("emulator", "bedrock-invoke") else session.provider
+    spec = session.spec
     out: list[dict[str, Any]] = []
     for message in messages:
-        role = "assistant" if message.get("role") == "assistant" else "user"
         text = str(message.get("content", ""))
-        out.append({"role": role, "content": [{"text": text}] if wire == "bedrock" else text})
+        if message.get("role") == "assistant":
+            out.extend(spec.render_assistant(Response(provider=spec.name, text=text)))
+        else:
+            out.append(spec.user_message(text))
     return out
 
 
@@ -91,9 +95,9 @@ def build_app(session: Session, emulator: Any = None) -> Any:
                 raise ValueError("messages must be a non-empty list")
         except (ValueError, KeyError, TypeError) as exc:
             return JSONResponse({"error": f"bad request: {exc}"}, status_code=400)
-        turns = _history(session, messages)
+        history = _history(session, messages[:-1])
         prompt = str(messages[-1].get("content", ""))
-        stream = dataclasses.replace(session, history=turns[:-1]).stream(prompt)
+        stream = dataclasses.replace(session, history=history).stream(prompt)
         response: Response = sse_response(stream, protocol="rxstream")
         return response
 
@@ -137,15 +141,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    with sock:
-        provider = pick_provider(args.provider)
-        with open_session(provider, args.model, args.max_tokens, args.emulator) as session:
-            app = build_app(session, session.emulator)
-            url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
-            where = "the embedded emulator (no API key)" if session.emulated else provider
-            print(f"rxstream serve: {url}  ({where}, model {session.model}; Ctrl+C stops)", flush=True)
-            config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
-            uvicorn.Server(config).run(sockets=[sock])
+    with sock, open_session(session_options(args)) as session:
+        app = build_app(session, session.emulator)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+        where = f"embedded emulator: {session.why_emulated}" if session.emulated else session.provider
+        print(f"rxstream serve: {url}  ({where}; model {session.model}; Ctrl+C stops)", flush=True)
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 
@@ -155,8 +157,5 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0 picks a free one)"
     )
-    p.add_argument("--provider", choices=PROVIDERS, default=None, help="default: first with an API key")
-    p.add_argument("--model", default=None, help="model name (default per provider)")
-    p.add_argument("--max-tokens", type=int, default=1024, help="output token limit (default 1024)")
-    p.add_argument("--emulator", action="store_true", help="use the embedded emulator even with a key")
+    add_session_arguments(p)
     p.set_defaults(func=cmd_serve)

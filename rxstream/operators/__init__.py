@@ -30,6 +30,15 @@ Projections:
       events:             -a-b-c-d-e|
       stream_stats(4):    ----s---s-(D|)
 
+Tool loops (`rxstream.tool_loop`):
+
+* ``loop_result()``: ``Observable[StreamEvent] -> Observable[ToolLoopResult]``, one value at
+  completion (responses, final text, usage per iteration and summed, tool results, and the
+  history in the provider's format)::
+
+      loop:           -I-S-t-E-R-J-I-S-t-E-J|
+      loop_result():  ----------------------(L|)
+
 Re-chunking and pacing (events keep their order; text is never lost):
 
 * ``coalesce_text(max_delay, max_chars=None)``: merge adjacent text (or thinking) deltas
@@ -81,6 +90,23 @@ Cancellation:
       signal:                     ------c
       take_until_cancelled(sig):  -a-b--|
 
+Telemetry (extra ``rxstream[otel]``; events pass through unchanged):
+
+* ``traced(*, tracer_provider=None, meter_provider=None, capture_content=False)``: one
+  OpenTelemetry GenAI ``CLIENT`` span per subscription, ended exactly once (completion,
+  error or disposal), and the GenAI client metrics on the scheduler clock (see
+  `rxstream.telemetry`).
+
+Recording (see `rxstream.cassette`; replay with ``rxstream.replay``):
+
+* ``record(path_or_file, *, scheduler=None)``: events pass through unchanged and are
+  written to a JSON Lines cassette with their time offsets and the terminal.
+
+Publishing (extra ``rxstream[redis]``; read back with ``rxstream.from_redis``):
+
+* ``publish_to_redis(redis, key, *, maxlen=10_000, ttl=3600)``: events pass through
+  undelayed and are appended, in order, to a Redis Stream (see `rxstream.redis`).
+
 Retry and flow control:
 
 * ``retry_stream(max_attempts=3, *, backoff=0.5, max_backoff=30.0, jitter=0.2,
@@ -115,11 +141,14 @@ Several sources (`rxstream.merge_streams` emits `Tagged` items):
 
 from __future__ import annotations
 
+from rxstream.cassette import record
 from rxstream.operators._basic import final, snapshots, text
 from rxstream.operators._buffer_tokens import buffer_tokens
 from rxstream.operators._coalesce_text import coalesce_text
 from rxstream.operators._for_source import for_source
+from rxstream.operators._loop_result import ToolLoopResult, loop_result
 from rxstream.operators._pausable import PausableBufferOverflow, pausable
+from rxstream.operators._publish_redis import publish_to_redis
 from rxstream.operators._rate_limit import rate_limit
 from rxstream.operators._retry import retry_stream
 from rxstream.operators._smooth_text import Chunking, smooth_text
@@ -127,6 +156,7 @@ from rxstream.operators._stats import StatsTracker, StreamStats, stream_stats
 from rxstream.operators._take_until_cancelled import CancelSignal, take_until_cancelled
 from rxstream.operators._throttle_snapshots import throttle_snapshots
 from rxstream.operators._timeouts import first_token_timeout, idle_timeout, total_timeout
+from rxstream.operators._traced import traced
 from rxstream.operators._untag import untag
 
 __all__ = [
@@ -135,14 +165,18 @@ __all__ = [
     "PausableBufferOverflow",
     "StatsTracker",
     "StreamStats",
+    "ToolLoopResult",
     "buffer_tokens",
     "coalesce_text",
     "final",
     "first_token_timeout",
     "for_source",
     "idle_timeout",
+    "loop_result",
     "pausable",
+    "publish_to_redis",
     "rate_limit",
+    "record",
     "retry_stream",
     "smooth_text",
     "snapshots",
@@ -151,5 +185,6 @@ __all__ = [
     "text",
     "throttle_snapshots",
     "total_timeout",
+    "traced",
     "untag",
 ]

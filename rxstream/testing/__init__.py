@@ -39,6 +39,13 @@ from rxstream.testing.scripts import (
     ScriptedToolCall,
     StopReason,
 )
+from rxstream.testing.tools import (
+    RequestToolResult,
+    ToolConversation,
+    offered_tools,
+    request_tool_results,
+    tools_disabled,
+)
 
 __all__ = [
     "ConnectionRecord",
@@ -54,13 +61,18 @@ __all__ = [
     "RawRequest",
     "RawResponder",
     "RecordedRequest",
+    "RequestToolResult",
     "Responder",
     "ResponseScript",
     "ScriptedToolCall",
     "StopReason",
+    "ToolConversation",
     "WireEvent",
     "WireRecording",
     "demo_responder",
     "encode_frame",
+    "offered_tools",
     "record_wire",
+    "request_tool_results",
+    "tools_disabled",
 ]

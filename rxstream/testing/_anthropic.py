@@ -30,10 +30,20 @@ Wire facts and where they come from:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from rxstream.testing._content import default_error_type, fragments, output_tokens, split_deltas
-from rxstream.testing._wire import Headers, WireEvent, WireStream, dumps
+from rxstream.events import ProviderName
+from rxstream.testing._content import Ids, default_error_type, fragments, output_tokens, split_deltas
+from rxstream.testing._wire import (
+    Headers,
+    HttpReply,
+    RequestProblem,
+    WireEvent,
+    WireStream,
+    dumps,
+    is_int,
+    retry_after_headers,
+)
 from rxstream.testing.scripts import Fault
 
 __all__ = ["AnthropicStream", "anthropic_stop_reason"]
@@ -46,12 +56,89 @@ def anthropic_stop_reason(stop_reason: str) -> str:
     return "refusal" if stop_reason == "content_filter" else stop_reason
 
 
+def _check_messages(body: dict[str, Any], empty: str) -> RequestProblem | None:
+    if "messages" not in body:
+        return RequestProblem("messages: Field required", "messages")
+    messages = body["messages"]
+    if not isinstance(messages, list):
+        return RequestProblem("messages: Input should be a valid list", "messages")
+    if not messages:
+        return RequestProblem(empty, "messages")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            return RequestProblem(f"messages.{i}: Input should be a valid dictionary", "messages")
+        if message.get("role") not in ("user", "assistant"):
+            return RequestProblem(f"messages.{i}.role: Input should be 'user' or 'assistant'", "messages")
+        if "content" not in message:
+            return RequestProblem(f"messages.{i}.content: Field required", "messages")
+        if not isinstance(message["content"], str | list):
+            return RequestProblem(f"messages.{i}.content: Input should be a valid list", "messages")
+    system = body.get("system")
+    if system is not None and not isinstance(system, str | list):
+        return RequestProblem("system: Input should be a valid list", "system")
+    return None
+
+
 class AnthropicStream(WireStream):
     """Renders a script as the Anthropic Messages SSE stream."""
 
-    provider = "anthropic"
+    provider: ClassVar[ProviderName] = "anthropic"
     message_prefix = "msg_01"
     send_pings = True
+
+    @classmethod
+    def new_request_id(cls, ids: Ids) -> str:
+        """``req_011C`` + 20 base-62 characters, as the ``request-id`` header shows."""
+        return "req_011C" + ids.base62(20)
+
+    @classmethod
+    def error_reply(
+        cls,
+        status: int,
+        message: str,
+        *,
+        request_id: str,
+        error_type: str | None = None,
+        retry_after: float | None = None,
+        problem: RequestProblem | None = None,
+    ) -> HttpReply:
+        """``{"type": "error", "error": {"type", "message"}, "request_id"}`` + ``request-id``.
+
+        Source: https://docs.anthropic.com/en/api/errors ("Error shapes");
+        ``anthropic/types/shared/error_response.py``.
+        """
+        kind = error_type or default_error_type("anthropic", status)
+        payload = {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
+        headers: Headers = [("content-type", "application/json"), ("request-id", request_id)]
+        return HttpReply(status, headers + retry_after_headers(retry_after), dumps(payload).encode("utf-8"))
+
+    @classmethod
+    def validate(cls, body: dict[str, Any], model: str | None) -> RequestProblem | None:
+        """Messages API checks: ``model``, ``max_tokens`` (integer >= 1), ``messages``.
+
+        ``messages`` must be a non-empty list of ``{"role": "user" | "assistant",
+        "content": str | list}``; ``system`` a string or a list. Messages follow the API's
+        field-path style (``max_tokens: Field required``), sent as
+        ``invalid_request_error`` (https://docs.anthropic.com/en/api/messages, parameters
+        ``model``, ``max_tokens`` "x >= 1", ``messages``; https://docs.anthropic.com/en/api/errors).
+        """
+        if "model" not in body:
+            return RequestProblem("model: Field required", "model")
+        if not isinstance(body["model"], str):
+            return RequestProblem("model: Input should be a valid string", "model")
+        if "max_tokens" not in body:
+            return RequestProblem("max_tokens: Field required", "max_tokens")
+        if not is_int(body["max_tokens"]):
+            return RequestProblem("max_tokens: Input should be a valid integer", "max_tokens")
+        if body["max_tokens"] < 1:
+            return RequestProblem("max_tokens: Input should be greater than or equal to 1", "max_tokens")
+        return _check_messages(body, "messages: at least one message is required")
+
+    @classmethod
+    def max_tokens(cls, body: dict[str, Any]) -> int | None:
+        """``max_tokens``."""
+        value = body.get("max_tokens")
+        return value if is_int(value) else None
 
     def headers(self) -> Headers:
         """Return ``request-id`` and ``cache-control`` headers."""

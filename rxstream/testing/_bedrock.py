@@ -37,10 +37,13 @@ response also has the ``x-amzn-bedrock-content-type`` header that the
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, ClassVar
 
+from rxstream.events import ProviderName
 from rxstream.testing._anthropic import AnthropicStream
 from rxstream.testing._content import (
+    Ids,
+    bedrock_http_error_type,
     bedrock_stream_exception,
     fragments,
     output_tokens,
@@ -48,7 +51,17 @@ from rxstream.testing._content import (
     split_deltas,
 )
 from rxstream.testing._eventstream import encode_event, encode_exception
-from rxstream.testing._wire import Headers, WireEvent, WireStream, dumps
+from rxstream.testing._wire import (
+    Headers,
+    HttpReply,
+    RequestProblem,
+    WireEvent,
+    WireStream,
+    dumps,
+    is_int,
+    json_type,
+    retry_after_headers,
+)
 from rxstream.testing.scripts import Fault
 
 __all__ = ["BedrockConverseStream", "BedrockInvokeStream", "converse_stop_reason"]
@@ -68,11 +81,101 @@ def _exception(fault: Fault) -> WireEvent:
     return WireEvent(name, {"message": fault.message}, exception=True)
 
 
-class BedrockConverseStream(WireStream):
+def _bedrock_error_reply(
+    status: int, message: str, request_id: str, error_type: str | None, retry_after: float | None
+) -> HttpReply:
+    """``{"message"}`` + ``x-amzn-errortype: <Type>:...`` + ``x-amzn-requestid``.
+
+    botocore's ``RestJSONParser`` reads the error code from ``x-amzn-errortype``
+    (https://docs.aws.amazon.com/bedrock/latest/APIReference/CommonErrors.html).
+    """
+    kind = bedrock_http_error_type(status, error_type)
+    headers: Headers = [
+        ("content-type", "application/json"),
+        ("x-amzn-requestid", request_id),
+        ("x-amzn-errortype", f"{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/"),
+    ]
+    body = dumps({"message": message}).encode("utf-8")
+    return HttpReply(status, headers + retry_after_headers(retry_after), body)
+
+
+_SCHEMA_TYPES = {
+    "string": "String",
+    "number": "BigDecimal",
+    "boolean": "Boolean",
+    "array": "JSONArray",
+    "null": "Null",
+}
+
+
+def _malformed(detail: str) -> RequestProblem:
+    # InvokeModel validates the body against the model's JSON schema and answers
+    # ValidationException "Malformed input request: <schema error>, please reformat your input
+    # and try again."
+    return RequestProblem(f"Malformed input request: {detail}, please reformat your input and try again.")
+
+
+class _BedrockBase(WireStream):
+    @classmethod
+    def new_request_id(cls, ids: Ids) -> str:
+        """A UUID, as the ``x-amzn-requestid`` header shows."""
+        return ids.uuid()
+
+    @classmethod
+    def error_reply(
+        cls,
+        status: int,
+        message: str,
+        *,
+        request_id: str,
+        error_type: str | None = None,
+        retry_after: float | None = None,
+        problem: RequestProblem | None = None,
+    ) -> HttpReply:
+        """Bedrock's JSON error (see `_bedrock_error_reply`)."""
+        return _bedrock_error_reply(status, message, request_id, error_type, retry_after)
+
+
+class BedrockConverseStream(_BedrockBase):
     """Renders a script as the ConverseStream event stream."""
 
-    provider = "bedrock-converse"
+    provider: ClassVar[ProviderName] = "bedrock"
     media_type = _MEDIA_TYPE
+    stream_flag = False
+
+    @classmethod
+    def validate(cls, body: dict[str, Any], model: str | None) -> RequestProblem | None:
+        """ConverseStream checks: a non-empty ``messages`` list starting with a user turn.
+
+        ``inferenceConfig.maxTokens`` must be an integer >= 1 (botocore also checks this before
+        sending). Source: https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ConverseStream.html
+        (ValidationException, HTTP 400).
+        """
+        messages = body.get("messages")
+        if (
+            not isinstance(messages, list)
+            or not messages
+            or not isinstance(messages[0], dict)
+            or (messages[0].get("role") != "user")
+        ):
+            return RequestProblem(
+                "A conversation must start with a user message. Try again with a conversation that "
+                "starts with a user message."
+            )
+        limit = (body.get("inferenceConfig") or {}).get("maxTokens")
+        if limit is not None and (not is_int(limit) or limit < 1):
+            return RequestProblem(
+                "1 validation error detected: Value at 'inferenceConfig.maxTokens' failed to satisfy "
+                "constraint: Member must have value greater than or equal to 1"
+            )
+        return None
+
+    @classmethod
+    def max_tokens(cls, body: dict[str, Any]) -> int | None:
+        """``inferenceConfig.maxTokens``."""
+        config = body.get("inferenceConfig")
+        value = config.get("maxTokens") if isinstance(config, dict) else None
+        return value if is_int(value) else None
 
     def headers(self) -> Headers:
         """Return the ``x-amzn-requestid`` header."""
@@ -145,8 +248,53 @@ class BedrockConverseStream(WireStream):
 class BedrockInvokeStream(AnthropicStream):
     """Renders a script as InvokeModelWithResponseStream ``chunk`` events."""
 
-    provider = "bedrock-invoke"
+    provider: ClassVar[ProviderName] = "bedrock-invoke"
     media_type = _MEDIA_TYPE
+    stream_flag = False
+
+    @classmethod
+    def new_request_id(cls, ids: Ids) -> str:
+        """A UUID, as the ``x-amzn-requestid`` header shows."""
+        return ids.uuid()
+
+    @classmethod
+    def error_reply(
+        cls,
+        status: int,
+        message: str,
+        *,
+        request_id: str,
+        error_type: str | None = None,
+        retry_after: float | None = None,
+        problem: RequestProblem | None = None,
+    ) -> HttpReply:
+        """Bedrock's JSON error (see `_bedrock_error_reply`)."""
+        return _bedrock_error_reply(status, message, request_id, error_type, retry_after)
+
+    @classmethod
+    def validate(cls, body: dict[str, Any], model: str | None) -> RequestProblem | None:
+        """The Claude Messages body on Bedrock: ``anthropic_version``, ``max_tokens`` >= 1, ``messages``.
+
+        Messages are the JSON-schema errors InvokeModel answers with (ValidationException
+        "Malformed input request: #: required key [max_tokens] not found, ...").
+        Source: https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages.html.
+        """
+        for key in ("anthropic_version", "max_tokens", "messages"):
+            if key not in body:
+                return _malformed(f"#: required key [{key}] not found")
+        if not is_int(body["max_tokens"]):
+            return _malformed(
+                "#/max_tokens: expected type: Integer, found: "
+                + _SCHEMA_TYPES.get(json_type(body["max_tokens"]), "JSONObject")
+            )
+        if body["max_tokens"] < 1:
+            return _malformed(f"#/max_tokens: {body['max_tokens']} is not greater or equal to 1")
+        if not isinstance(body["messages"], list):
+            return _malformed("#/messages: expected type: JSONArray")
+        if not body["messages"]:
+            return _malformed("#/messages: expected minimum item count: 1, found: 0")
+        return None
+
     message_prefix = "msg_bdrk_01"
     send_pings = False
 

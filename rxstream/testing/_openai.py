@@ -40,16 +40,28 @@ Responses (``POST /v1/responses``, ``"stream": true``):
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, ClassVar
 
+from rxstream.events import ProviderName
 from rxstream.testing._content import (
+    Ids,
     default_error_type,
     default_openai_code,
     fragments,
     output_tokens,
     split_deltas,
 )
-from rxstream.testing._wire import Headers, WireEvent, WireStream, dumps
+from rxstream.testing._wire import (
+    Headers,
+    HttpReply,
+    RequestProblem,
+    WireEvent,
+    WireStream,
+    dumps,
+    is_int,
+    json_type,
+    retry_after_headers,
+)
 from rxstream.testing.scripts import Fault
 
 __all__ = ["ChatCompletionsStream", "ResponsesStream", "chat_finish_reason"]
@@ -67,7 +79,74 @@ def chat_finish_reason(stop_reason: str) -> str:
     }[stop_reason]
 
 
+def _missing(param: str) -> RequestProblem:
+    return RequestProblem(f"Missing required parameter: '{param}'.", param, "missing_required_parameter")
+
+
+def _wrong_type(param: str, expected: str, value: Any) -> RequestProblem:
+    got = json_type(value)
+    return RequestProblem(
+        f"Invalid type for '{param}': expected {expected}, but got {'an' if got[0] in 'aeiou' else 'a'} {got}"
+        " instead.",
+        param,
+        "invalid_type",
+    )
+
+
+def _check_int(body: dict[str, Any], param: str, minimum: int) -> RequestProblem | None:
+    if param not in body or body[param] is None:
+        return None
+    value = body[param]
+    if not is_int(value):
+        return _wrong_type(param, "an integer", value)
+    if value < minimum:
+        return RequestProblem(
+            f"Invalid '{param}': integer below minimum value. Expected a value >= {minimum}, "
+            f"but got {value} instead.",
+            param,
+            "integer_below_min_value",
+        )
+    return None
+
+
+def _empty_array(param: str) -> RequestProblem:
+    return RequestProblem(
+        f"Invalid '{param}': empty array. Expected an array with minimum length 1, "
+        "but got an empty array instead.",
+        param,
+        "empty_array",
+    )
+
+
 class _OpenAIBase(WireStream):
+    @classmethod
+    def new_request_id(cls, ids: Ids) -> str:
+        """``req_`` + 32 hex digits, as the ``x-request-id`` header shows."""
+        return "req_" + ids.hex(32)
+
+    @classmethod
+    def error_reply(
+        cls,
+        status: int,
+        message: str,
+        *,
+        request_id: str,
+        error_type: str | None = None,
+        retry_after: float | None = None,
+        problem: RequestProblem | None = None,
+    ) -> HttpReply:
+        """``{"error": {"message", "type", "param", "code"}}`` + ``x-request-id``.
+
+        Source: https://platform.openai.com/docs/guides/error-codes (API errors);
+        ``openai/_exceptions.py`` reads ``error.param`` / ``error.code``.
+        """
+        kind = error_type or default_error_type("openai", status)
+        code = problem.code if problem is not None else error_type or default_openai_code(status)
+        param = problem.param if problem is not None else None
+        payload = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+        headers: Headers = [("content-type", "application/json"), ("x-request-id", request_id)]
+        return HttpReply(status, headers + retry_after_headers(retry_after), dumps(payload).encode("utf-8"))
+
     def headers(self) -> Headers:
         return [
             ("x-request-id", self.request_id),
@@ -79,7 +158,40 @@ class _OpenAIBase(WireStream):
 class ChatCompletionsStream(_OpenAIBase):
     """Renders a script as the Chat Completions SSE stream."""
 
-    provider = "openai"
+    provider: ClassVar[ProviderName] = "openai"
+
+    @classmethod
+    def validate(cls, body: dict[str, Any], model: str | None) -> RequestProblem | None:
+        """Chat Completions checks: ``model``, non-empty ``messages`` with roles, token limits.
+
+        ``max_completion_tokens`` / ``max_tokens`` must be integers >= 1. Messages and codes
+        as the API words them (https://platform.openai.com/docs/api-reference/chat/create;
+        codes ``missing_required_parameter``, ``invalid_type``, ``empty_array``,
+        ``integer_below_min_value``).
+        """
+        if not isinstance(body.get("model"), str):
+            return RequestProblem("you must provide a model parameter")
+        if "messages" not in body:
+            return _missing("messages")
+        messages = body["messages"]
+        if not isinstance(messages, list):
+            return _wrong_type("messages", "an array", messages)
+        if not messages:
+            return _empty_array("messages")
+        for i, message in enumerate(messages):
+            if not isinstance(message, dict):
+                return _wrong_type(f"messages[{i}]", "an object", message)
+            if "role" not in message:
+                return _missing(f"messages[{i}].role")
+        return _check_int(body, "max_completion_tokens", 1) or _check_int(body, "max_tokens", 1)
+
+    @classmethod
+    def max_tokens(cls, body: dict[str, Any]) -> int | None:
+        """``max_completion_tokens``, else the older ``max_tokens``."""
+        for key in ("max_completion_tokens", "max_tokens"):
+            if is_int(body.get(key)):
+                return int(body[key])
+        return None
 
     def _options(self) -> dict[str, Any]:
         opts = self.body.get("stream_options")
@@ -234,7 +346,33 @@ class ChatCompletionsStream(_OpenAIBase):
 class ResponsesStream(_OpenAIBase):
     """Renders a script as the Responses API SSE stream."""
 
-    provider = "openai-responses"
+    @classmethod
+    def validate(cls, body: dict[str, Any], model: str | None) -> RequestProblem | None:
+        """Responses checks: ``model``; ``input`` a string or a non-empty array; ``max_output_tokens``.
+
+        ``max_output_tokens`` must be an integer >= 16 (the minimum the API enforces; below it
+        answers ``integer_below_min_value``). Source:
+        https://platform.openai.com/docs/api-reference/responses/create.
+        """
+        if "model" not in body:
+            return _missing("model")
+        if not isinstance(body["model"], str):
+            return _wrong_type("model", "a string", body["model"])
+        if "input" in body:
+            items = body["input"]
+            if not isinstance(items, str | list):
+                return _wrong_type("input", "one of a string or array of input items", items)
+            if isinstance(items, list) and not items:
+                return _empty_array("input")
+        return _check_int(body, "max_output_tokens", 16)
+
+    @classmethod
+    def max_tokens(cls, body: dict[str, Any]) -> int | None:
+        """``max_output_tokens``."""
+        value = body.get("max_output_tokens")
+        return value if is_int(value) else None
+
+    provider: ClassVar[ProviderName] = "openai-responses"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Create the response id and the echoed request settings."""

@@ -7,15 +7,22 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from rxstream.events import ProviderName
 from rxstream.testing._content import (
     Ids,
-    bedrock_http_error_type,
-    default_error_type,
-    default_openai_code,
 )
 from rxstream.testing.scripts import Fault, ResponseScript
 
-__all__ = ["HttpReply", "WireEvent", "WireStream", "dumps", "http_error"]
+__all__ = [
+    "HttpReply",
+    "RequestProblem",
+    "WireEvent",
+    "WireStream",
+    "dumps",
+    "is_int",
+    "json_type",
+    "retry_after_headers",
+]
 
 Headers = list[tuple[str, str]]
 
@@ -40,6 +47,21 @@ class WireEvent:
 
 
 @dataclass(frozen=True)
+class RequestProblem:
+    """Why the real API would reject a request (answered with HTTP 400 in its error format).
+
+    Attributes:
+        message: The API's error message.
+        param: The offending parameter (OpenAI's ``error.param``), if any.
+        code: OpenAI's ``error.code`` (``missing_required_parameter``, ``invalid_type``, ...).
+    """
+
+    message: str
+    param: str | None = None
+    code: str | None = None
+
+
+@dataclass(frozen=True)
 class HttpReply:
     """A complete non-streaming HTTP reply."""
 
@@ -56,8 +78,10 @@ class WireStream(ABC):
     transport belong to the emulator.
     """
 
-    provider: ClassVar[str]
+    provider: ClassVar[ProviderName]
     media_type: ClassVar[str] = "text/event-stream; charset=utf-8"
+    stream_flag: ClassVar[bool] = True
+    """Whether the request must say ``"stream": true`` (the SSE APIs; not Bedrock)."""
 
     def __init__(self, script: ResponseScript, body: dict[str, Any], ids: Ids, request_id: str) -> None:
         """Store the inputs; ``request_id`` goes into headers and error bodies."""
@@ -65,6 +89,43 @@ class WireStream(ABC):
         self.body = body
         self.ids = ids
         self.request_id = request_id
+
+    @classmethod
+    @abstractmethod
+    def new_request_id(cls, ids: Ids) -> str:
+        """A request id in this API's format (``req_011C...``, ``req_<hex>``, a UUID)."""
+
+    @classmethod
+    @abstractmethod
+    def error_reply(
+        cls,
+        status: int,
+        message: str,
+        *,
+        request_id: str,
+        error_type: str | None = None,
+        retry_after: float | None = None,
+        problem: RequestProblem | None = None,
+    ) -> HttpReply:
+        """This API's HTTP error reply (status, headers, JSON body)."""
+
+    @classmethod
+    def validate(cls, body: dict[str, Any], model: str | None) -> RequestProblem | None:
+        """Check ``body`` the way the real API does for the fields the emulator knows.
+
+        Args:
+            body: The parsed JSON request body.
+            model: The model id from the path (Bedrock), else ``None``.
+
+        Returns:
+            The first problem found, or ``None`` when the request is acceptable.
+        """
+        return None
+
+    @classmethod
+    def max_tokens(cls, body: dict[str, Any]) -> int | None:
+        """The output token limit the (valid) request asks for, if any."""
+        return None
 
     @abstractmethod
     def headers(self) -> Headers:
@@ -94,62 +155,28 @@ def _retry_after(value: float | None) -> Headers:
     return [("retry-after", text)]
 
 
-def http_error(
-    provider: str,
-    status: int,
-    message: str,
-    *,
-    error_type: str | None = None,
-    retry_after: float | None = None,
-    request_id: str,
-) -> HttpReply:
-    """Build a provider's HTTP error reply.
+def is_int(value: Any) -> bool:
+    """Whether ``value`` is a JSON integer (``bool`` excluded)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
-    Shapes: Anthropic ``{"type":"error","error":{"type","message"},
-    "request_id"}`` with a ``request-id`` header (API docs, "Errors";
-    ``anthropic/types/shared/error_response.py``); OpenAI ``{"error":
-    {"message","type","param","code"}}`` with ``x-request-id`` (API reference,
-    "Error codes"); Bedrock ``{"message"}`` with ``x-amzn-errortype:
-    <Type>:http://internal.amazon.com/coral/com.amazon.bedrock/`` and
-    ``x-amzn-requestid``, the header botocore's ``RestJSONParser`` reads the
-    error code from.
 
-    Args:
-        provider: ``"anthropic"``, ``"openai"``, ``"openai-responses"``,
-            ``"bedrock-converse"`` or ``"bedrock-invoke"``.
-        status: HTTP status code.
-        message: Error message.
-        error_type: Provider-native error type; ``None`` picks a default.
-        retry_after: Seconds for the ``retry-after`` header, if any.
-        request_id: Request id for the headers and body.
+def json_type(value: Any) -> str:
+    """The JSON type name of ``value`` as the OpenAI API words it (``string``, ``integer``...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
 
-    Returns:
-        The status, headers and JSON body.
-    """
-    headers: Headers = [("content-type", "application/json")]
-    if provider == "anthropic":
-        kind = error_type or default_error_type("anthropic", status)
-        payload: dict[str, Any] = {
-            "type": "error",
-            "error": {"type": kind, "message": message},
-            "request_id": request_id,
-        }
-        headers.append(("request-id", request_id))
-    elif provider.startswith("openai"):
-        kind = error_type or default_error_type("openai", status)
-        payload = {
-            "error": {
-                "message": message,
-                "type": kind,
-                "param": None,
-                "code": error_type or default_openai_code(status),
-            }
-        }
-        headers.append(("x-request-id", request_id))
-    else:
-        kind = bedrock_http_error_type(status, error_type)
-        payload = {"message": message}
-        headers.append(("x-amzn-requestid", request_id))
-        headers.append(("x-amzn-errortype", f"{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/"))
-    headers.extend(_retry_after(retry_after))
-    return HttpReply(status, headers, dumps(payload).encode("utf-8"))
+
+def retry_after_headers(value: float | None) -> Headers:
+    """The ``retry-after`` header for ``value`` seconds, or none."""
+    return _retry_after(value)

@@ -8,13 +8,18 @@ is set, so the terminal shows a realistic stream of words.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import zlib
 from typing import Any
 
-from rxstream.testing.scripts import ResponseScript
+from rxstream.testing.scripts import ResponseScript, ScriptedToolCall
 
-__all__ = ["demo_responder", "last_user_text"]
+__all__ = ["DEMO_TOOL_NAMES", "demo_responder", "last_user_text"]
+
+DEMO_TOOL_NAMES = ("calculator", "clock")
+"""The tools of ``rxstream run --tools demo``; a request offering them gets a tool turn."""
 
 _TOPICS: list[tuple[tuple[str, ...], str]] = [
     (
@@ -154,7 +159,7 @@ def demo_responder(provider: str, body: dict[str, Any]) -> ResponseScript:
     text = _reply(question)
     seed = zlib.crc32(question.encode("utf-8"))
     model = body.get("model")
-    return ResponseScript(
+    script = ResponseScript(
         model=model if isinstance(model, str) and model else "rxstream-demo",
         text=text,
         chunking="words",
@@ -162,4 +167,41 @@ def demo_responder(provider: str, body: dict[str, Any]) -> ResponseScript:
         event_delay=0.03 + (seed % 21) / 1000,
         first_event_delay=0.25,
         input_tokens=max(1, math.ceil(len(str(body)) / 4)),
+    )
+    return _with_demo_tools(provider, body, question, script)
+
+
+_EXPRESSION = re.compile(r"[-+*/().\d\s]*\d[-+*/().\d\s]*[-+*/][-+*/().\d\s]*\d[-+*/().\d\s]*")
+
+
+def _with_demo_tools(
+    provider: str, body: dict[str, Any], question: str, script: ResponseScript
+) -> ResponseScript:
+    """A request offering the demo tools: first call both, then answer with their results."""
+    from rxstream.testing.tools import offered_tools, request_tool_results, tools_disabled
+
+    if not set(DEMO_TOOL_NAMES) <= set(offered_tools(provider, body)):
+        return script
+    results = request_tool_results(provider, body)
+    if not results and not tools_disabled(provider, body):
+        match = _EXPRESSION.search(question)
+        expression = " ".join(match[0].split()) if match else "6 * 7"
+        return script.model_copy(
+            update={
+                "text": "Let me work that out with my tools.",
+                "tool_calls": [
+                    ScriptedToolCall(
+                        id="call_demo_calculator",
+                        name="calculator",
+                        arguments=json.dumps({"expression": expression}),
+                    ),
+                    ScriptedToolCall(id="call_demo_clock", name="clock", arguments='{"timezone": "UTC"}'),
+                ],
+                "stop_reason": "tool_use",
+            }
+        )
+    outputs = [r.output for r in results]
+    answer = "The tools answered: " + "; ".join(outputs) + "." if outputs else "I have no tool results."
+    return script.model_copy(
+        update={"text": answer + " That is all computed on your machine, no API key needed."}
     )

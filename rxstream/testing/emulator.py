@@ -8,7 +8,7 @@ daemon thread on ``127.0.0.1`` and a free port. Point the official SDKs at it:
 ...     with client.messages.stream(model="m", max_tokens=10, messages=[...]) as s:
 ...         s.get_final_message()
 
-Routes (all ``POST``):
+Routes (all ``POST``; each is `rxstream.providers.ProviderSpec.route` of its provider):
 
 ================================================  ======================
 path                                              provider
@@ -16,7 +16,7 @@ path                                              provider
 ``/v1/messages``                                  ``anthropic``
 ``/v1/chat/completions``                          ``openai``
 ``/v1/responses``                                 ``openai-responses``
-``/model/{modelId}/converse-stream``              ``bedrock-converse``
+``/model/{modelId}/converse-stream``              ``bedrock``
 ``/model/{modelId}/invoke-with-response-stream``  ``bedrock-invoke``
 ================================================  ======================
 
@@ -67,15 +67,17 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 import uvicorn
 
+from rxstream.events import ProviderName
+from rxstream.providers import PROVIDERS, get_spec
 from rxstream.testing._anthropic import AnthropicStream
 from rxstream.testing._bedrock import BedrockConverseStream, BedrockInvokeStream
-from rxstream.testing._content import Ids
+from rxstream.testing._content import Ids, output_tokens
 from rxstream.testing._openai import ChatCompletionsStream, ResponsesStream
-from rxstream.testing._wire import HttpReply, WireEvent, WireStream, dumps, http_error
+from rxstream.testing._wire import HttpReply, RequestProblem, WireEvent, WireStream, dumps
 from rxstream.testing.scripts import Fault, ResponseScript
 
 __all__ = [
@@ -86,8 +88,6 @@ __all__ = [
     "Responder",
 ]
 
-ProviderName = Literal["anthropic", "openai", "openai-responses", "bedrock-converse", "bedrock-invoke"]
-"""The emulated wire format a request was routed to."""
 
 Responder = Callable[[str, dict[str, Any]], ResponseScript]
 """``responder(provider, body) -> ResponseScript``: builds a script per request."""
@@ -98,18 +98,35 @@ _Receive = Callable[[], Awaitable[_Message]]
 _Send = Callable[[_Message], Awaitable[None]]
 
 _STREAMS: dict[str, type[WireStream]] = {
-    "anthropic": AnthropicStream,
-    "openai": ChatCompletionsStream,
-    "openai-responses": ResponsesStream,
-    "bedrock-converse": BedrockConverseStream,
-    "bedrock-invoke": BedrockInvokeStream,
+    cls.provider: cls
+    for cls in (
+        AnthropicStream,
+        ChatCompletionsStream,
+        ResponsesStream,
+        BedrockConverseStream,
+        BedrockInvokeStream,
+    )
 }
-_SSE_ROUTES: dict[str, ProviderName] = {
-    "/v1/messages": "anthropic",
-    "/v1/chat/completions": "openai",
-    "/v1/responses": "openai-responses",
-}
-_BEDROCK_ROUTE = re.compile(r"^/model/([^/]+)/(converse-stream|invoke-with-response-stream)$")
+assert set(_STREAMS) == set(PROVIDERS), "every registered provider needs an emulated wire format"
+
+
+def _route_pattern(route: str) -> re.Pattern[str]:
+    """``/model/{modelId}/converse-stream`` → a regex whose group 1 is the model id."""
+    return re.compile("^" + re.escape(route).replace(re.escape("{modelId}"), "([^/]+)") + "$")
+
+
+_ROUTES: list[tuple[re.Pattern[str], ProviderName]] = [
+    (_route_pattern(spec.route), spec.name) for spec in PROVIDERS.values()
+]
+
+
+def _route(path: str) -> tuple[ProviderName | None, str | None]:
+    """The provider of ``path`` and the model id in it (Bedrock), or ``(None, None)``."""
+    for pattern, name in _ROUTES:
+        match = pattern.match(path)
+        if match:
+            return name, urllib.parse.unquote(match[1]) if pattern.groups else None
+    return None, None
 
 
 @dataclass(frozen=True)
@@ -403,6 +420,42 @@ class ProviderEmulator:
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"http://{host}:{self._port}"
 
+    def base_url(self, provider: str) -> str:
+        """The SDK ``base_url`` (Bedrock: ``endpoint_url``) for ``provider``'s client.
+
+        ``url`` plus the provider's `rxstream.providers.ProviderSpec.base_path`, e.g.
+        ``http://127.0.0.1:PORT/v1`` for OpenAI.
+
+        Raises:
+            rxstream.errors.ConfigurationError: ``provider`` is not a `ProviderName`.
+            RuntimeError: Before :meth:`start`.
+        """
+        return self.url + get_spec(provider).base_path
+
+    def client(self, provider: str, *, asynchronous: bool = False, **options: Any) -> Any:
+        """The official SDK client of ``provider``, pointed at this emulator, without retries.
+
+        Built by the registry (`rxstream.providers.ProviderSpec.client`) with dummy
+        credentials; close it when done (``client.close()``, or ``await client.close()``).
+
+        Args:
+            provider: A `rxstream.events.ProviderName`.
+            asynchronous: Build the async client (``AsyncAnthropic``, ``AsyncOpenAI``).
+            **options: More SDK constructor options (override the defaults).
+
+        Raises:
+            rxstream.errors.ConfigurationError: Unknown provider, SDK not installed, or no
+                async client for ``provider``.
+
+        Example:
+            >>> with ProviderEmulator() as emu:  # doctest: +SKIP
+            ...     client = emu.client("openai")
+        """
+        spec = get_spec(provider)
+        options = {"max_retries": 0, **spec.client_options_emulated, **options}
+        factory = spec.async_client if asynchronous else spec.client
+        return factory(self.base_url(provider), **options)
+
     @property
     def anthropic_base_url(self) -> str:
         """``base_url`` for ``anthropic.Anthropic`` (the SDK appends ``/v1/messages``)."""
@@ -499,17 +552,13 @@ class ProviderEmulator:
         ids = Ids()
         raw_path = bytes(scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         path = raw_path.split("?", 1)[0]
-        provider: str | None = _SSE_ROUTES.get(path)
-        model: str | None = None
-        match = _BEDROCK_ROUTE.match(path)
-        if match:
-            provider = "bedrock-converse" if match[2] == "converse-stream" else "bedrock-invoke"
-            model = urllib.parse.unquote(match[1])
+        provider, model = _route(path)
         if provider is None or scope["method"] != "POST":
             body = dumps({"error": {"message": f"no emulated route for {path}"}})
             await self._send_reply(send, None, HttpReply(404, [], body.encode()))
             return
-        request_id = self._request_id(provider, ids)
+        wire = _STREAMS[provider]
+        request_id = wire.new_request_id(ids)
         path = scope["path"]
         conn = _Conn(provider=provider, path=path, started_at=time.monotonic())
         try:
@@ -519,7 +568,7 @@ class ProviderEmulator:
         if not isinstance(body_obj, dict):
             with self._changed:
                 self._conns.append(conn)
-            reply = http_error(provider, 400, "The request body is not a JSON object.", request_id=request_id)
+            reply = wire.error_reply(400, "The request body is not a JSON object.", request_id=request_id)
             await self._send_reply(send, conn, reply)
             return
         if model is None and isinstance(body_obj.get("model"), str):
@@ -527,25 +576,24 @@ class ProviderEmulator:
         with self._changed:
             self._requests.append(RecordedRequest(provider, path, json.loads(raw), model, conn.started_at))
             self._conns.append(conn)
-        if provider in _SSE_ROUTES.values() and body_obj.get("stream") is not True:
-            reply = http_error(
-                provider,
-                400,
-                'rxstream.testing.ProviderEmulator only emulates streaming: send "stream": true.',
-                request_id=request_id,
+        problem = wire.validate(body_obj, model)
+        if problem is None and wire.stream_flag and body_obj.get("stream") is not True:
+            problem = RequestProblem(
+                'rxstream.testing.ProviderEmulator only emulates streaming: send "stream": true.', "stream"
             )
+        if problem is not None:
+            reply = wire.error_reply(400, problem.message, request_id=request_id, problem=problem)
             await self._send_reply(send, conn, reply)
             return
         try:
             script = self._next_script(provider, body_obj)
         except Exception as exc:  # a broken responder is reported, not fatal
-            reply = http_error(provider, 500, f"responder failed: {exc!r}", request_id=request_id)
+            reply = wire.error_reply(500, f"responder failed: {exc!r}", request_id=request_id)
             await self._send_reply(send, conn, reply)
             return
         fault = script.fault
         if fault is not None and fault.kind == "http_error":
-            reply = http_error(
-                provider,
+            reply = wire.error_reply(
                 fault.status,
                 fault.message,
                 error_type=fault.error_type,
@@ -554,16 +602,9 @@ class ProviderEmulator:
             )
             await self._send_reply(send, conn, reply)
             return
-        stream = _STREAMS[provider](script, body_obj, ids, request_id)
+        script = limit_output(script, wire.max_tokens(body_obj))
+        stream = wire(script, body_obj, ids, request_id)
         await self._stream(receive, send, conn, stream, script)
-
-    @staticmethod
-    def _request_id(provider: str, ids: Ids) -> str:
-        if provider == "anthropic":
-            return "req_011C" + ids.base62(20)
-        if provider.startswith("openai"):
-            return "req_" + ids.hex(32)
-        return ids.uuid()
 
     async def _send_reply(self, send: _Send, conn: _Conn | None, reply: HttpReply) -> None:
         headers = [(k.encode(), v.encode()) for k, v in reply.headers]
@@ -691,6 +732,46 @@ def _outcome(
     if watcher.done() and not watcher.cancelled() and watcher.exception() is None:
         return watcher.result()
     return _SHUTDOWN
+
+
+_WORDS = re.compile(r"\s*\S+")
+
+
+def limit_output(script: ResponseScript, max_tokens: int | None) -> ResponseScript:
+    """Cut ``script`` at ``max_tokens`` output tokens, as the real APIs do.
+
+    When the script's output token count (its ``output_tokens``, else the ~4
+    characters/token estimate) exceeds ``max_tokens``, the answer keeps its first
+    ``max_tokens`` words (each word, with the whitespace before it, counts as one token;
+    thinking first, then text), tool calls and refusal are dropped, ``output_tokens``
+    becomes ``max_tokens`` and the stop reason ``max_tokens`` (Anthropic ``max_tokens``,
+    OpenAI ``length`` / ``incomplete``, Bedrock ``max_tokens``). Faults are kept.
+
+    Args:
+        script: The script chosen for the request.
+        max_tokens: The request's output token limit, or ``None`` (no limit).
+
+    Returns:
+        ``script`` itself when it fits, else the cut copy.
+    """
+    if max_tokens is None or output_tokens(script) <= max_tokens:
+        return script
+    budget = max_tokens
+    thinking_words = _WORDS.findall(script.thinking)[:budget]
+    budget -= len(thinking_words)
+    text_words = _WORDS.findall(script.text)[:budget]
+    return script.model_copy(
+        update={
+            "thinking": "".join(thinking_words),
+            "text": "".join(text_words),
+            "tool_calls": [],
+            "refusal": "",
+            "stop_reason": "max_tokens",
+            "stop_sequence": None,
+            "output_tokens": max_tokens,
+            "reasoning_tokens": min(script.reasoning_tokens, max_tokens),
+        }
+    )
 
 
 def _plan(stream: WireStream, script: ResponseScript) -> list[WireEvent]:

@@ -31,10 +31,14 @@ def record(path: str, body: dict[str, Any], script: ResponseScript) -> bytes:
 
 
 BODIES = {
-    "converse": ("/model/m/converse-stream", {"messages": []}),
+    "converse": ("/model/m/converse-stream", {"messages": [{"role": "user", "content": [{"text": "x"}]}]}),
     "invoke": (
         "/model/m/invoke-with-response-stream",
-        {"anthropic_version": "bedrock-2023-05-31", "messages": []},
+        {
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": 256,
+            "messages": [{"role": "user", "content": "x"}],
+        },
     ),
 }
 

@@ -912,7 +912,7 @@ def test_refusal_end_to_end(emulator: ProviderEmulator) -> None:
 
 def test_incomplete_max_output_tokens_end_to_end(emulator: ProviderEmulator) -> None:
     emulator.enqueue(ResponseScript(text="This answer is cut", stop_reason="max_tokens", output_tokens=5))
-    response = stream(emulator, max_output_tokens=5).pipe(rso.final()).run()
+    response = stream(emulator, max_output_tokens=16).pipe(rso.final()).run()
     assert response.text == "This answer is cut"
     assert response.stop_reason == "max_tokens" and response.raw_stop_reason == "max_output_tokens"
     assert response.usage.output_tokens == 5 and response.complete

@@ -254,10 +254,12 @@ async def test_async_clients(emulator: ProviderEmulator, provider: str) -> None:
         client = anthropic.AsyncAnthropic(
             api_key=API_KEY, base_url=emulator.anthropic_base_url, max_retries=0
         )
-        stream = rxs.from_anthropic(client, model="m", max_tokens=10, messages=[])
+        stream = rxs.from_anthropic(
+            client, model="m", max_tokens=256, messages=[{"role": "user", "content": "x"}]
+        )
     else:
         client = openai.AsyncOpenAI(api_key=API_KEY, base_url=emulator.openai_base_url, max_retries=0)
-        stream = rxs.from_openai(client, model="m", messages=[])
+        stream = rxs.from_openai(client, model="m", messages=[{"role": "user", "content": "x"}])
     async with client:
         response: Response = await stream.pipe(rso.final())
     assert response.text == script.text
@@ -271,7 +273,9 @@ async def test_async_clients(emulator: ProviderEmulator, provider: str) -> None:
 async def test_async_disposal_cancels_the_reading_task(emulator: ProviderEmulator) -> None:
     emulator.enqueue(ResponseScript(text="a b c d", fault=Fault(kind="stall", after_events=3)))
     client = anthropic.AsyncAnthropic(api_key=API_KEY, base_url=emulator.anthropic_base_url, max_retries=0)
-    stream = rxs.from_anthropic(client, model="m", max_tokens=10, messages=[])
+    stream = rxs.from_anthropic(
+        client, model="m", max_tokens=256, messages=[{"role": "user", "content": "x"}]
+    )
     got: list[StreamEvent] = []
     disposable = stream.subscribe(got.append)
     for _ in range(200):

@@ -31,6 +31,13 @@ from rxstream.testing._eventstream import encode_event, encode_exception, encode
 from rxstream.testing.demo import last_user_text
 
 MODEL_ID = "anthropic.claude-3-5-sonnet-20241022-v2:0"
+ANTHROPIC_BODY = {
+    "model": "m",
+    "max_tokens": 64,
+    "messages": [{"role": "user", "content": "x"}],
+    "stream": True,
+}
+CONVERSE_BODY = {"messages": [{"role": "user", "content": [{"text": "x"}]}]}
 ARGS = '{"city": "Paris", "units": "celsius", "days": [1, 2, 3]}'
 TEXT = "Héllo wörld 👋, this is 雪 streaming."
 
@@ -96,7 +103,7 @@ class SDK:
             resp["stream"].close()
 
     def invoke_events(self) -> list[dict[str, Any]]:
-        body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 64, "messages": MESSAGES}
+        body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 256, "messages": MESSAGES}
         resp = self.bedrock.invoke_model_with_response_stream(modelId=MODEL_ID, body=json.dumps(body))
         assert resp["contentType"] == "application/json"
         try:
@@ -377,13 +384,16 @@ def test_bedrock_converse_stream(emu: ProviderEmulator, sdk: SDK) -> None:
         "cacheWriteInputTokens": 3,
     }
     assert events[-1]["metadata"]["metrics"]["latencyMs"] >= 1
-    assert emu.requests[-1].model == MODEL_ID and emu.requests[-1].provider == "bedrock-converse"
+    assert emu.requests[-1].model == MODEL_ID and emu.requests[-1].provider == "bedrock"
 
 
 def test_bedrock_converse_payloads_carry_padding(emu: ProviderEmulator) -> None:
     emu.enqueue(ResponseScript(text="hi there"))
     with httpx2.Client() as http:
-        resp = http.post(f"{emu.url}/model/m/converse-stream", json={"messages": []})
+        resp = http.post(
+            f"{emu.url}/model/m/converse-stream",
+            json={"messages": [{"role": "user", "content": [{"text": "x"}]}]},
+        )
     assert resp.headers["content-type"] == "application/vnd.amazon.eventstream"
     assert resp.headers["x-amzn-requestid"]
     buffer = botocore.eventstream.EventStreamBuffer()
@@ -516,7 +526,7 @@ def test_timed_stall_resumes(emu: ProviderEmulator, sdk: SDK) -> None:
 def test_backpressure_blocks_the_writer(emu: ProviderEmulator, sdk: SDK) -> None:
     big = "x" * 8_000_000
     emu.enqueue(ResponseScript(text=big, chunking="chars", chunk_size=20_000))
-    stream = sdk.anthropic.messages.create(model="m", max_tokens=10, messages=MESSAGES, stream=True)
+    stream = sdk.anthropic.messages.create(model="m", max_tokens=4_000_000, messages=MESSAGES, stream=True)
     try:
         time.sleep(0.5)
         first = emu.connections[-1].events_written
@@ -534,7 +544,7 @@ def test_stop_aborts_a_stream_the_client_stopped_reading() -> None:
     emu = ProviderEmulator(ResponseScript(text="x" * 16_000_000, chunking="chars", chunk_size=40_000))
     emu.start()
     try:
-        with httpx2.Client() as http, http.stream("POST", emu.url + "/v1/messages", json={"stream": True}):
+        with httpx2.Client() as http, http.stream("POST", emu.url + "/v1/messages", json=ANTHROPIC_BODY):
             time.sleep(0.3)
             started = time.monotonic()
             emu.stop()
