@@ -1,17 +1,20 @@
 """Replay server for benchmarks: serves pre-recorded response bodies from a separate process.
 
 Usage: ``python benchmarks/_replay_server.py BODIES_DIR`` prints the port on stdout, then
-serves ``POST <path>?bench=<scenario>`` with the bytes of ``BODIES_DIR/<name>.bin`` where the route table in
-``routes.json`` maps request paths to names and content types. Bodies are written in 64 KiB
+serves ``POST <path>`` with the bytes of ``BODIES_DIR/<name>.bin`` where the route table in
+``routes.json`` maps ``<path>|<model>`` (the body's ``model``, or Bedrock's model id in the
+path) to names and content types. Bodies are written in 64 KiB
 pieces so the server is never the bottleneck, and it runs in its own process so it does not
 compete for the GIL with the client being measured.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +28,19 @@ def make_app(root: Path) -> Any:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
+        raw = b""
         more = True
         while more:
             message = await receive()
+            raw += message.get("body", b"")
             more = message.get("more_body", False)
-        query = scope.get("query_string", b"").decode()
-        scenario = next((part[6:] for part in query.split("&") if part.startswith("bench=")), "")
-        path = f"{scope['path']}|{scenario}"
+        model = ""
+        with contextlib.suppress(ValueError, AttributeError):
+            model = json.loads(raw).get("model", "")
+        path_model = (
+            urllib.parse.unquote(scope["path"].split("/")[2]) if scope["path"].startswith("/model/") else ""
+        )
+        path = f"{scope['path']}|{model or path_model}"
         spec = routes.get(path)
         if spec is None:
             await send({"type": "http.response.start", "status": 404, "headers": []})

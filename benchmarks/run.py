@@ -39,12 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anthropic
 import httpx2
-import openai
 
-import rxstream as rxs
 from rxstream import operators as rso
+from rxstream.providers import ProviderName, ProviderSpec, get_spec
 from rxstream.testing import ProviderEmulator, ResponseScript, ScriptedToolCall
 
 ROOT = Path(__file__).resolve().parent
@@ -53,11 +51,33 @@ ROOT = Path(__file__).resolve().parent
 @dataclass
 class Scenario:
     name: str
-    provider: str  # anthropic | openai | openai-responses | bedrock | bedrock-invoke
-    path: str
-    content_type: str
+    provider: ProviderName
     script: ResponseScript
     events: int = 0  # wire events in the body (filled after recording)
+    content_type: str = ""  # of the recorded body (filled after recording)
+
+    @property
+    def spec(self) -> ProviderSpec:
+        return get_spec(self.provider)
+
+    @property
+    def model(self) -> str:
+        # The replay server tells scenarios apart by path and model (Bedrock: the model id is
+        # in the path), so each scenario asks for a model named after itself.
+        return f"bench-{self.name}"
+
+    @property
+    def path(self) -> str:
+        return self.spec.route.format(modelId=self.model)
+
+    def params(self) -> dict[str, Any]:
+        """The source's parameters, from the registry (no output limit in the way)."""
+        params = self.spec.request("x", model=self.model, max_tokens=1_000_000)
+        return {**params, **RAW_EXTRA.get(self.provider, {})}
+
+
+# What the raw SDK call needs on top of the registry's request (rxstream adds it itself).
+RAW_EXTRA: dict[str, dict[str, Any]] = {"openai": {"stream_options": {"include_usage": True}}}
 
 
 def scenarios(quick: bool) -> list[Scenario]:
@@ -67,94 +87,23 @@ def scenarios(quick: bool) -> list[Scenario]:
     text = lambda n: " ".join(f"w{i % 97}" for i in range(n))  # noqa: E731
     big_args = json.dumps({"document": "x" * (20_000 if quick else 200_000)})
     tool = ScriptedToolCall(id="toolu_bench", name="store", arguments=big_args, fragment_size=32)
-    sse = "text/event-stream; charset=utf-8"
-    out = [
-        Scenario("anthropic-text", "anthropic", "/v1/messages", sse, ResponseScript(text=text(n_anthropic))),
-        Scenario("openai-text", "openai", "/v1/chat/completions", sse, ResponseScript(text=text(n_openai))),
-        Scenario(
-            "anthropic-tool-200k",
-            "anthropic",
-            "/v1/messages",
-            sse,
-            ResponseScript(tool_calls=[tool], stop_reason="tool_use"),
-        ),
-    ]
-    if _has("rxstream.providers.openai_responses"):
-        out.append(
-            Scenario(
-                "responses-text", "openai-responses", "/v1/responses", sse, ResponseScript(text=text(n_five))
-            )
-        )
-    if _has("rxstream.providers.bedrock"):
-        es = "application/vnd.amazon.eventstream"
-        out.append(
-            Scenario(
-                "bedrock-converse-text",
-                "bedrock",
-                "/model/bench-converse/converse-stream",
-                es,
-                ResponseScript(text=text(n_five)),
-            )
-        )
-        out.append(
-            Scenario(
-                "bedrock-invoke-text",
-                "bedrock-invoke",
-                "/model/bench-invoke/invoke-with-response-stream",
-                es,
-                ResponseScript(text=text(n_five)),
-            )
-        )
     tool_script = ResponseScript(
         tool_calls=[tool.model_copy(update={"id": "call_bench"})], stop_reason="tool_use"
     )
-    if _has("rxstream.providers.openai_responses"):
-        out.append(Scenario("responses-tool-200k", "openai-responses", "/v1/responses", sse, tool_script))
+    out = [
+        Scenario("anthropic-text", "anthropic", ResponseScript(text=text(n_anthropic))),
+        Scenario("openai-text", "openai", ResponseScript(text=text(n_openai))),
+        Scenario(
+            "anthropic-tool-200k", "anthropic", ResponseScript(tool_calls=[tool], stop_reason="tool_use")
+        ),
+        Scenario("responses-text", "openai-responses", ResponseScript(text=text(n_five))),
+        Scenario("bedrock-converse-text", "bedrock", ResponseScript(text=text(n_five))),
+        Scenario("bedrock-invoke-text", "bedrock-invoke", ResponseScript(text=text(n_five))),
+        Scenario("responses-tool-200k", "openai-responses", tool_script),
+    ]
     if not quick:
-        out.append(
-            Scenario(
-                "openai-tool-200k",
-                "openai",
-                "/v1/chat/completions",
-                sse,
-                ResponseScript(
-                    tool_calls=[tool.model_copy(update={"id": "call_bench"})], stop_reason="tool_use"
-                ),
-            )
-        )
+        out.append(Scenario("openai-tool-200k", "openai", tool_script))
     return out
-
-
-def _has(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
-
-
-def _request_body(s: Scenario) -> dict[str, Any]:
-    if s.provider == "anthropic":
-        return {
-            "model": "bench",
-            "max_tokens": 10,
-            "messages": [{"role": "user", "content": "x"}],
-            "stream": True,
-        }
-    if s.provider == "openai":
-        return {
-            "model": "bench",
-            "messages": [{"role": "user", "content": "x"}],
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-    if s.provider == "openai-responses":
-        return {"model": "bench", "input": "x", "stream": True}
-    if s.provider == "bedrock":
-        return {"messages": [{"role": "user", "content": [{"text": "x"}]}]}
-    return {
-        "anthropic_version": "bedrock-2023-05-31",
-        "max_tokens": 10,
-        "messages": [{"role": "user", "content": "x"}],
-    }
 
 
 def record(scenarios_: list[Scenario], root: Path) -> None:
@@ -163,12 +112,38 @@ def record(scenarios_: list[Scenario], root: Path) -> None:
     with ProviderEmulator() as emu, httpx2.Client(timeout=600) as http:
         for s in scenarios_:
             emu.enqueue(s.script)
-            body = http.post(emu.url + s.path, json=_request_body(s)).content
-            (root / f"{s.name}.bin").write_bytes(body)
-            key = f"{s.path}|{s.name if s.provider not in ('bedrock', 'bedrock-invoke') else ''}"
-            routes[key] = {"file": f"{s.name}.bin", "content_type": s.content_type}
+            reply = http.post(emu.url + s.path, json=s.spec.http_body(s.params()))
+            assert reply.status_code == 200, reply.text
+            (root / f"{s.name}.bin").write_bytes(reply.content)
+            s.content_type = reply.headers["content-type"]
+            routes[f"{s.path}|{s.model}"] = {"file": f"{s.name}.bin", "content_type": s.content_type}
             s.events = emu.connections[-1].events_written
     (root / "routes.json").write_text(json.dumps(routes))
+
+
+# The baselines: each SDK's own raw stream and its accumulating helper (None: no helper).
+RAW: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
+    "anthropic": lambda c, p: c.messages.create(stream=True, **p),
+    "openai": lambda c, p: c.chat.completions.create(stream=True, **p),
+    "openai-responses": lambda c, p: c.responses.create(stream=True, **p),
+    "bedrock": lambda c, p: c.converse_stream(**p)["stream"],
+    "bedrock-invoke": lambda c, p: c.invoke_model_with_response_stream(**p)["body"],
+}
+
+
+def _helper_run(stream: Callable[..., Any], final: str) -> Callable[[dict[str, Any]], Any]:
+    def run(params: dict[str, Any]) -> Any:
+        with stream(**params) as st:
+            return getattr(st, final)()
+
+    return run
+
+
+HELPERS: dict[str, Callable[[Any], Callable[[dict[str, Any]], Any]]] = {
+    "anthropic": lambda c: _helper_run(c.messages.stream, "get_final_message"),
+    "openai": lambda c: _helper_run(c.chat.completions.stream, "get_final_completion"),
+    "openai-responses": lambda c: _helper_run(c.responses.stream, "get_final_response"),
+}
 
 
 class Contenders:
@@ -177,58 +152,21 @@ class Contenders:
     def __init__(self, s: Scenario, base: str) -> None:
         self.s = s
         self.base = base
-        self.anthropic = anthropic.Anthropic(api_key="sk-bench", base_url=base, max_retries=2)
-        self.openai = openai.OpenAI(api_key="sk-bench", base_url=base + "/v1", max_retries=2)
-        self.bedrock: Any = None
-        if s.provider.startswith("bedrock"):
-            import boto3
-
-            self.bedrock = boto3.client(
-                "bedrock-runtime",
-                endpoint_url=base,
-                region_name="us-east-1",
-                aws_access_key_id="bench",
-                aws_secret_access_key="bench",
-            )
-        self.q = {"bench": s.name}
+        spec = s.spec
+        self.client = spec.client(base + spec.base_path, max_retries=2, **spec.client_options_emulated)
         self.http = httpx2.Client(timeout=600)
 
     def close(self) -> None:
-        self.anthropic.close()
-        self.openai.close()
+        self.client.close()
         self.http.close()
 
     def _params(self) -> dict[str, Any]:
-        p = self.s.provider
-        if p == "anthropic":
-            return {"model": "bench", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}
-        if p == "openai":
-            return {
-                "model": "bench",
-                "messages": [{"role": "user", "content": "x"}],
-                "stream_options": {"include_usage": True},
-            }
-        if p == "openai-responses":
-            return {"model": "bench", "input": "x"}
-        if p == "bedrock":
-            return {"modelId": "bench-converse", "messages": [{"role": "user", "content": [{"text": "x"}]}]}
-        body = _request_body(self.s)
-        return {"modelId": "bench-invoke", "body": json.dumps(body)}
+        return self.s.params()
 
     def raw(self) -> Callable[..., int]:
         def run(on_first: Callable[[], None] | None = None, stop_after_first: bool = False) -> int:
-            p = self.s.provider
             n = 0
-            if p == "anthropic":
-                it: Any = self.anthropic.messages.create(stream=True, extra_query=self.q, **self._params())
-            elif p == "openai":
-                it = self.openai.chat.completions.create(stream=True, extra_query=self.q, **self._params())
-            elif p == "openai-responses":
-                it = self.openai.responses.create(stream=True, extra_query=self.q, **self._params())
-            elif p == "bedrock":
-                it = self.bedrock.converse_stream(**self._params())["stream"]
-            else:
-                it = self.bedrock.invoke_model_with_response_stream(**self._params())["body"]
+            it = RAW[self.s.provider](self.client, self._params())
             for _ in it:
                 if n == 0 and on_first is not None:
                     on_first()
@@ -241,45 +179,14 @@ class Contenders:
         return run
 
     def helper(self) -> Callable[[], Any] | None:
-        p = self.s.provider
-        if p == "anthropic":
-
-            def run_a() -> Any:
-                with self.anthropic.messages.stream(extra_query=self.q, **self._params()) as st:
-                    return st.get_final_message()
-
-            return run_a
-        if p == "openai":
-
-            def run_o() -> Any:
-                with self.openai.chat.completions.stream(extra_query=self.q, **self._params()) as st:
-                    return st.get_final_completion()
-
-            return run_o
-        if p == "openai-responses":
-
-            def run_r() -> Any:
-                with self.openai.responses.stream(extra_query=self.q, **self._params()) as st:
-                    return st.get_final_response()
-
-            return run_r
-        return None
+        make = HELPERS.get(self.s.provider)
+        if make is None:
+            return None
+        run = make(self.client)
+        return lambda: run(self._params())
 
     def stream(self) -> Any:
-        p = self.s.provider
-        if p == "anthropic":
-            return rxs.from_anthropic(self.anthropic, extra_query=self.q, **self._params())
-        if p == "openai":
-            return rxs.from_openai(self.openai, extra_query=self.q, **self._params())
-        if p == "openai-responses":
-            from rxstream.providers.openai_responses import from_openai_responses
-
-            return from_openai_responses(self.openai, extra_query=self.q, **self._params())
-        from rxstream.providers import bedrock
-
-        if p == "bedrock":
-            return bedrock.from_bedrock(self.bedrock, **self._params())
-        return bedrock.from_bedrock_invoke(self.bedrock, **self._params())
+        return self.s.spec.stream(self.client, self._params())
 
     def chain(self) -> Callable[[], Any]:
         """from_X -> coalesce_text -> (stream_stats, a StreamHandler) on one request."""
@@ -320,20 +227,18 @@ class Contenders:
         from rxstream.providers._sse import SSEDecoder
 
         url = self.base + self.s.path
-        body = _request_body(self.s)
+        body = self.s.spec.http_body(self.s.params())
         http = self.http
         parse = jiter.from_json
 
-        if self.s.provider in ("bedrock", "bedrock-invoke"):
+        if "eventstream" in self.s.content_type:
             from rxstream.providers._eventstream import decode_frames
-
-            invoke = self.s.provider == "bedrock-invoke"
 
             def run_es() -> int:
                 n = 0
-                with http.stream("POST", url, json=body) as response:  # routed by path alone
+                with http.stream("POST", url, json=body) as response:
                     for event in decode_frames(response.iter_bytes()):
-                        if invoke:
+                        if "chunk" in event:  # InvokeModel: the chunk holds the provider's JSON event
                             parse(event["chunk"]["bytes"])
                         n += 1
                 return n
@@ -343,7 +248,7 @@ class Contenders:
         def run_sse() -> int:
             n = 0
             decoder = SSEDecoder()
-            with http.stream("POST", url, params=self.q, json=body) as response:
+            with http.stream("POST", url, json=body) as response:
                 for chunk in response.iter_bytes():
                     for sse in decoder.feed(chunk):
                         if sse.data[:1] == b"{":

@@ -14,6 +14,11 @@ Sources (each returns a cold ``reactivex.Observable[StreamEvent]``; nothing is s
 asyncio and iteration (`rxstream.aio`): `to_async_iterator` (``async for`` with
 backpressure), `to_iterator` (``for``), `from_async_iterable` (an async generator as a source).
 
+Configuration (`rxstream.config`): `StreamConfig` / `StreamProfile` (profiles ``interactive``,
+``batch``, ``ui``, ``mcp`` with per-provider/per-model overrides; ``rso.apply_config``).
+MCP (`rxstream.mcp`, extra ``mcp``): ``stream_to_context``, ``structured_to_context``,
+``streaming_tool``.
+
 Several models at once (`rxstream.multi`): `merge_streams`, `race_first_token`,
 `speculative`, `fallback`, `compare_streams`.
 
@@ -29,9 +34,10 @@ Example:
 
 from __future__ import annotations
 
-from rxstream import errors, events, handlers, notebook, operators, web
+from rxstream import config, errors, events, handlers, mcp, notebook, operators, web
 from rxstream.aio import from_async_iterable, to_async_iterator, to_iterator
 from rxstream.cassette import replay
+from rxstream.config import StreamConfig, StreamProfile
 from rxstream.events import (
     IterationEnd,
     IterationStart,
@@ -76,11 +82,13 @@ __all__ = [
     "IterationStart",
     "Response",
     "StopReason",
+    "StreamConfig",
     "StreamEnd",
     "StreamEvent",
     "StreamHandle",
     "StreamHandler",
     "StreamManager",
+    "StreamProfile",
     "StreamReset",
     "StreamStart",
     "Tagged",
@@ -99,6 +107,7 @@ __all__ = [
     "apply",
     "attach",
     "compare_streams",
+    "config",
     "errors",
     "events",
     "fallback",
@@ -110,6 +119,7 @@ __all__ = [
     "from_openai_responses",
     "from_redis",
     "handlers",
+    "mcp",
     "mcp_tools",
     "merge_streams",
     "notebook",

@@ -4,6 +4,7 @@
 
     RxStreamError
     ├── ConfigurationError          raised synchronously: misuse, missing extra (also a ValueError)
+    │   └── InvalidRequestError     the SDK refused the parameters after subscribe (also a StreamError)
     ├── HandlerError                a user handler raised (isolated; given to on_handler_error)
     ├── ToolError                   a tool reports failure: its message goes back to the model
     └── StreamError                 emitted through on_error; carries .partial: Response
@@ -16,6 +17,7 @@
         │   └── TotalTimeout
         ├── StreamCancelledError    waiting on a StreamManager handle that was cancelled
         ├── PausableBufferOverflow  pausable's bound reached on an asyncio loop (cannot block)
+        ├── OutputValidationError   structured(): the finished JSON is invalid or breaks the schema
         ├── PublishError            publish_to_redis could not write (on its error channel)
         ├── StreamNotFoundError     from_redis: no stream under the key within ``block``
         ├── AllSourcesFailedError   race_first_token: every source failed before content (.errors)
@@ -47,6 +49,8 @@ __all__ = [
     "FirstTokenTimeout",
     "HandlerError",
     "IdleTimeout",
+    "InvalidRequestError",
+    "OutputValidationError",
     "PausableBufferOverflow",
     "ProviderError",
     "PublishError",
@@ -128,6 +132,23 @@ class StreamError(RxStreamError):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r}, retryable={self.retryable})"
+
+
+class InvalidRequestError(StreamError, ConfigurationError):
+    """The SDK refused the request parameters while building the request (after subscribe).
+
+    The SDK's ``TypeError`` / ``ValueError`` (e.g. a value JSON cannot encode) is the
+    ``__cause__``. Emitted through ``on_error`` with ``.partial`` like every stream failure,
+    and also a `ConfigurationError` (the fix is in the caller's code). Unknown and missing
+    parameters are caught earlier: the source functions raise `ConfigurationError` when called.
+
+    Attributes:
+        parameter: The offending top-level parameter, when it could be found.
+    """
+
+    def __init__(self, message: str, *, parameter: str | None = None, provider: str | None = None) -> None:
+        super().__init__(message, provider=provider, retryable=False)
+        self.parameter = parameter
 
 
 class ProviderError(StreamError):
@@ -220,6 +241,38 @@ class PausableBufferOverflow(StreamError):
             retryable=False,
         )
         self.max_buffered = max_buffered
+
+
+class OutputValidationError(StreamError):
+    """``rxstream.operators.structured``: the finished output is not valid JSON for the schema.
+
+    Emitted through ``on_error`` at completion (never raised); the pydantic
+    ``ValidationError`` is kept as ``__cause__``. Not retryable by default: the same request
+    usually produces the same shape; retry explicitly if the model is known to be flaky.
+
+    Attributes:
+        errors: pydantic's error list (``ValidationError.errors(include_url=False)``); for
+            invalid JSON one ``json_invalid`` entry; for a missing tool call one entry of type
+            ``missing_tool_call``.
+        raw_text: The complete JSON text that failed (the answer text, or the tool call's raw
+            arguments), untruncated.
+        source: ``"text"`` or ``"tool:NAME"``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: list[dict[str, Any]],
+        raw_text: str,
+        source: str,
+        partial: Response | None = None,
+        provider: str | None = None,
+    ) -> None:
+        super().__init__(message, partial=partial, retryable=False, provider=provider)
+        self.errors = errors
+        self.raw_text = raw_text
+        self.source = source
 
 
 class AllSourcesFailedError(StreamError):

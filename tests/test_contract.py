@@ -5,23 +5,30 @@ Responses SSE, Bedrock ConverseStream and Bedrock InvokeModelWithResponseStream 
 frames; each goes through its official SDK and its rxstream source. Every stream must obey
 the event grammar and give the same content events and the same `Response` (modulo ids and
 ``provider_details``; differences a wire format cannot express are listed per provider).
+
+The behaviours every source shares are checked here for all five, through the registry:
+cold subscription, disposal at three moments (request sent but no headers; headers but no
+first event; stalled mid-stream) closing the connection within a second, a dropped
+connection keeping the partial response, HTTP errors before the stream, unknown events.
 """
 
 from __future__ import annotations
 
-import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from reactivex import Observable
 
-from rxstream.events import StreamEvent
+from rxstream import operators as rso
+from rxstream.errors import ProviderError, StreamInterruptedError
+from rxstream.events import StopReason, StreamEvent
 from rxstream.providers import PROVIDER_NAMES, get_spec
 from rxstream.response import Response, apply
-from rxstream.testing import ProviderEmulator, ResponseScript, ScriptedToolCall
+from rxstream.testing import Fault, ProviderEmulator, ResponseScript, ScriptedToolCall, check_grammar, collect
 
-PROVIDERS = list(PROVIDER_NAMES)
+PROVIDERS: list[str] = list(PROVIDER_NAMES)
 
 CONVERSATION = ResponseScript(
     text="Let me look both up — Zürich and 東京 🌦️.",
@@ -39,6 +46,7 @@ CONVERSATION = ResponseScript(
     cache_creation_input_tokens=10,
     chunking="chars",
     chunk_size=4,
+    compat_reasoning_content=True,  # OpenAI Chat streams thinking as reasoning_content (vLLM style)
 )
 
 
@@ -62,35 +70,6 @@ def source(emu: ProviderEmulator) -> Iterator[Callable[[str], Observable[StreamE
     yield make
     for client in clients:
         client.close()
-
-
-def run(stream: Observable[StreamEvent]) -> tuple[list[StreamEvent], BaseException | None]:
-    events: list[StreamEvent] = []
-    errors: list[BaseException] = []
-    done = threading.Event()
-    stream.subscribe(events.append, lambda e: (errors.append(e), done.set()), done.set)
-    assert done.wait(15)
-    return events, errors[0] if errors else None
-
-
-def check_grammar(events: list[StreamEvent]) -> None:
-    """StreamStart first, one terminal StreamEnd last, tool calls nested per index, seq 0..n."""
-    assert events[0].type == "stream_start"
-    assert [e.type for e in events].count("stream_start") == 1
-    assert events[-1].type == "stream_end" and [e.type for e in events].count("stream_end") == 1
-    assert [e.seq for e in events] == list(range(len(events)))
-    assert len({e.stream_id for e in events}) == 1
-    state: dict[int, str] = {}
-    for e in events:
-        if e.type == "tool_call_start":
-            assert e.index not in state
-            state[e.index] = "open"
-        elif e.type == "tool_call_delta":
-            assert state.get(e.index) == "open"
-        elif e.type == "tool_call_end":
-            assert state.get(e.index) == "open"
-            state[e.index] = "closed"
-    assert all(v == "closed" for v in state.values())
 
 
 def content_signature(events: list[StreamEvent]) -> dict[str, Any]:
@@ -122,13 +101,9 @@ def content_signature(events: list[StreamEvent]) -> dict[str, Any]:
 def test_grammar_and_concatenated_deltas(
     source: Callable[[str], Observable[StreamEvent]], emu: ProviderEmulator, provider: str
 ) -> None:
-    script = (
-        CONVERSATION
-        if provider not in ("openai",)
-        else CONVERSATION.model_copy(update={"compat_reasoning_content": True})
-    )
+    script = CONVERSATION
     emu.enqueue(script)
-    events, error = run(source(provider))
+    events, error = collect(source(provider))
     assert error is None
     check_grammar(events)
     final = Response()
@@ -144,9 +119,8 @@ def test_same_content_and_response_across_all_five_formats(
     signatures: dict[str, dict[str, Any]] = {}
     finals: dict[str, Response] = {}
     for provider in PROVIDERS:
-        script = CONVERSATION.model_copy(update={"compat_reasoning_content": provider == "openai"})
-        emu.enqueue(script)
-        events, error = run(source(provider))
+        emu.enqueue(CONVERSATION)
+        events, error = collect(source(provider))
         assert error is None, (provider, error)
         signatures[provider] = content_signature(events)
         final = Response()
@@ -182,11 +156,11 @@ def test_same_content_and_response_across_all_five_formats(
 @pytest.mark.parametrize("stop", ["end_turn", "max_tokens", "tool_use"])
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_each_stop_reason(
-    source: Callable[[str], Observable[StreamEvent]], emu: ProviderEmulator, provider: str, stop: str
+    source: Callable[[str], Observable[StreamEvent]], emu: ProviderEmulator, provider: str, stop: StopReason
 ) -> None:
     calls = CONVERSATION.tool_calls if stop == "tool_use" else []
-    emu.enqueue(ResponseScript(text="short answer", tool_calls=calls, stop_reason=stop))  # type: ignore[arg-type]
-    events, error = run(source(provider))
+    emu.enqueue(ResponseScript(text="short answer", tool_calls=calls, stop_reason=stop))
+    events, error = collect(source(provider))
     assert error is None
     check_grammar(events)
     end = events[-1]
@@ -201,7 +175,7 @@ def test_wire_bytes_split_anywhere_give_identical_events(
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    script = CONVERSATION.model_copy(update={"compat_reasoning_content": provider == "openai"})
+    script = CONVERSATION
 
     def neutral(events: list[StreamEvent]) -> list[dict[str, Any]]:
         return [
@@ -211,15 +185,120 @@ def test_wire_bytes_split_anywhere_give_identical_events(
         ]
 
     emu.enqueue(script)
-    reference, error = run(source(provider))
+    reference, error = collect(source(provider))
     assert error is None
 
     @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.integers(min_value=0, max_value=2**32))
     def split_anywhere(seed: int) -> None:
         emu.enqueue(script.model_copy(update={"write_split_seed": seed}))
-        events, err = run(source(provider))
+        events, err = collect(source(provider))
         assert err is None
         assert neutral(events) == neutral(reference)
 
     split_anywhere()
+
+
+# -- behaviours every source shares ------------------------------------------------------------
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll ``condition`` until it holds (a deadline, not a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_cold_each_subscription_is_one_request(
+    source: Callable[[str], Observable[StreamEvent]], emu: ProviderEmulator, provider: str
+) -> None:
+    before = len(emu.requests)
+    stream = source(provider)
+    assert len(emu.requests) == before  # creating the source sends nothing
+    emu.enqueue(ResponseScript(text="first"), ResponseScript(text="second"))
+    first = stream.pipe(rso.final()).run()
+    second = stream.pipe(rso.final()).run()
+    assert len(emu.requests) == before + 2
+    assert (first.text, second.text) == ("first", "second")
+    assert first.request_id != second.request_id
+
+
+DISPOSE_MOMENTS = {
+    # the request was read, no response headers yet: the SDK call itself is blocked
+    "opening": ResponseScript(text="never", headers_delay=30),
+    # headers sent, the first event is late: the first read is blocked
+    "first_event_pending": ResponseScript(text="late", first_event_delay=30),
+    # events arrived, then the server stalls: a read mid-stream is blocked
+    "stalled": ResponseScript(text="one two three four five six", fault=Fault(kind="stall", after_events=6)),
+}
+
+
+@pytest.mark.parametrize("moment", sorted(DISPOSE_MOMENTS))
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_dispose_closes_the_connection_within_a_second(
+    source: Callable[[str], Observable[StreamEvent]], emu: ProviderEmulator, provider: str, moment: str
+) -> None:
+    emu.enqueue(DISPOSE_MOMENTS[moment])
+    count = len(emu.connections)
+    got: list[StreamEvent] = []
+    terminal: list[str] = []
+    disposable = source(provider).subscribe(
+        got.append, lambda e: terminal.append(f"error {e!r}"), lambda: terminal.append("completed")
+    )
+    wait_until(lambda: len(emu.connections) > count)
+    if moment == "first_event_pending":
+        wait_until(lambda: emu.connections[-1].status == 200)
+    elif moment == "stalled":
+        wait_until(lambda: any(e.type == "text_delta" for e in got))
+    started = time.monotonic()
+    disposable.dispose()
+    record = emu.wait_for_disconnect(-1, timeout=2.0)
+    assert record.client_disconnected and not record.completed
+    assert record.disconnected_at is not None and record.disconnected_at - started < 1.0
+    assert terminal == []  # disposal is silent
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_dropped_connection_keeps_the_partial_response(
+    source: Callable[[str], Observable[StreamEvent]], emu: ProviderEmulator, provider: str
+) -> None:
+    words = "alpha beta gamma delta epsilon zeta eta theta"
+    emu.enqueue(ResponseScript(text=words, fault=Fault(kind="drop", after_events=6)))
+    events, error = collect(source(provider))
+    assert isinstance(error, StreamInterruptedError) and error.retryable
+    text = "".join(e.text for e in events if e.type == "text_delta")
+    assert text and words.startswith(text) and error.partial.text == text
+    assert not error.partial.complete and error.partial.provider == provider
+    check_grammar(events, complete=False)
+
+
+@pytest.mark.parametrize("status", [429, 500])
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_http_error_before_the_stream(
+    source: Callable[[str], Observable[StreamEvent]], emu: ProviderEmulator, provider: str, status: int
+) -> None:
+    emu.enqueue(ResponseScript(fault=Fault(kind="http_error", status=status, message="Nope", retry_after=2)))
+    events, error = collect(source(provider))
+    assert events == []
+    assert isinstance(error, ProviderError) and not error.in_stream
+    assert error.status_code == status and error.retryable and error.retry_after == 2.0
+    assert error.request_id and error.request_id in str(error) and "Nope" in str(error)
+    assert error.partial == Response()
+    assert "sk-emulator" not in str(error) + repr(error)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_unknown_events_are_skipped(
+    source: Callable[[str], Observable[StreamEvent]], emu: ProviderEmulator, provider: str
+) -> None:
+    emu.enqueue(ResponseScript(text="a b c"), ResponseScript(text="a b c", unknown_event_after=2))
+    plain, error1 = collect(source(provider))
+    with_unknown, error2 = collect(source(provider))
+    assert error1 is None and error2 is None
+
+    def neutral(events: list[StreamEvent]) -> list[dict[str, Any]]:
+        return [e.model_dump(exclude={"stream_id", "provider_details"}) for e in events[1:]]
+
+    assert neutral(with_unknown) == neutral(plain)

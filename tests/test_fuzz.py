@@ -89,11 +89,11 @@ SCRIPT = ResponseScript(
 )
 SSE = ("anthropic", "openai", "openai-responses")
 TARGETS = [(p, m) for p in SSE for m in ("sync", "async")] + [
-    ("bedrock-converse", "sync"),
+    ("bedrock", "sync"),
     ("bedrock-invoke", "sync"),
 ]
 TARGET_IDS = [f"{p}-{m}" for p, m in TARGETS]
-RECORDINGS = {p: record_wire(p, SCRIPT) for p in (*SSE, "bedrock-converse", "bedrock-invoke")}
+RECORDINGS = {p: record_wire(p, SCRIPT) for p in (*SSE, "bedrock", "bedrock-invoke")}
 WRONG_VALUES: list[Any] = [None, 0, -1, 2**64, 1.5, 1e308, True, "", "x", [], {}, [1], {"a": 1}]
 _EVENTSTREAM_HEADERS = [(":content-type", "application/json"), (":message-type", "event")]
 
@@ -170,7 +170,7 @@ def _corrupt_json(provider: str, recording: WireRecording, event: WireEvent, seq
         raw = dumps(event.payload).encode()
         inner = raw[: int(len(raw) * cut)]
         return _reframe(WireEvent("chunk", None), dumps({"bytes": base64.b64encode(inner).decode()}).encode())
-    if provider == "bedrock-converse":
+    if provider == "bedrock":
         raw = dumps(event.payload).encode()
         return _reframe(event, raw[: int(len(raw) * cut)])
     encoded = (
@@ -396,7 +396,7 @@ def make_source(provider: str, client: Any) -> Observable[StreamEvent]:
         return rxs.from_openai(client, model="m", messages=[{"role": "user", "content": "x"}])
     if provider == "openai-responses":
         return rxs.from_openai_responses(client, model="m", input="x")
-    if provider == "bedrock-converse":
+    if provider == "bedrock":
         return rxs.from_bedrock(client, modelId="m", messages=[{"role": "user", "content": [{"text": "x"}]}])
     body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 64, "messages": []}
     return rxs.from_bedrock_invoke(client, modelId="m", body=json.dumps(body))

@@ -26,6 +26,8 @@ from rxstream.errors import AllSourcesFailedError, ConfigurationError, ProviderE
 from rxstream.events import StreamEnd, StreamEvent, StreamReset, StreamStart, TextDelta, Usage
 from rxstream.testing import Fault, ProviderEmulator, ResponseScript
 
+USER_X = [{"role": "user", "content": "x"}]
+
 on_next = ReactiveTest.on_next
 on_error = ReactiveTest.on_error
 on_completed = ReactiveTest.on_completed
@@ -380,7 +382,9 @@ async def test_race_losers_disconnect_within_50_ms_of_the_winners_first_token(ki
         else:
             client = anthropic.AsyncAnthropic(api_key=API_KEY, base_url=emu.anthropic_base_url, max_retries=0)
         sources = {
-            name: rxs.from_anthropic(client, model=name, max_tokens=10, messages=[])
+            name: rxs.from_anthropic(
+                client, model=name, max_tokens=10, messages=[{"role": "user", "content": "x"}]
+            )
             for name in ("slow1", "fast", "slow2")
         }
         first_token: list[float] = []
@@ -447,7 +451,9 @@ def test_fallback_and_compare_end_to_end() -> None:
             client2 = anthropic.Anthropic(api_key=API_KEY, base_url=emu2.anthropic_base_url, max_retries=0)
             comparison = rxs.compare_streams(
                 {
-                    name: rxs.from_anthropic(client2, model=name, max_tokens=10, messages=[])
+                    name: rxs.from_anthropic(
+                        client2, model=name, max_tokens=10, messages=[{"role": "user", "content": "x"}]
+                    )
                     for name in scripts
                 }
             ).run()

@@ -51,13 +51,18 @@ def test_secrets_never_appear_in_events_errors_or_logs(caplog: pytest.LogCapture
             seen: list[str] = []
             for _ in range(2):
                 done = threading.Event()
-                stream = rxstream.from_anthropic(client, model="m", max_tokens=5, messages=[])
+                stream = rxstream.from_anthropic(
+                    client, model="m", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+                )
+
+                def on_error(err: Exception, done: threading.Event = done) -> None:
+                    partial = getattr(err, "partial", None)
+                    seen.append(f"{err!s} {err!r} {partial!r} {err.__dict__!r}")
+                    done.set()
+
                 stream.subscribe(
                     lambda e: seen.append(repr(e) + e.model_dump_json()),
-                    lambda err, done=done: (
-                        seen.append(f"{err!s} {err!r} {err.partial!r} {err.__dict__!r}"),
-                        done.set(),
-                    ),
+                    on_error,
                     done.set,
                 )
                 assert done.wait(10)

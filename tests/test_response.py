@@ -93,7 +93,7 @@ def test_accumulator_equals_folding_apply(events: list[StreamEvent]) -> None:
 
 def test_to_message_formats() -> None:
     acc = ResponseAccumulator()
-    for event in [
+    events: list[StreamEvent] = [
         StreamStart(stream_id=S, seq=0, provider="anthropic"),
         ThinkingDelta(stream_id=S, seq=1, text="hm"),
         ThinkingDelta(stream_id=S, seq=2, signature="sig"),
@@ -103,7 +103,8 @@ def test_to_message_formats() -> None:
             stream_id=S, seq=5, index=0, id="t0", name="f", arguments={"a": 1}, raw_arguments='{"a": 1}'
         ),
         StreamEnd(stream_id=S, seq=6, stop_reason="tool_use"),
-    ]:
+    ]
+    for event in events:
         acc.add(event)
     r = acc.snapshot()
     assert r.to_message() == {

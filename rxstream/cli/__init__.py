@@ -6,10 +6,12 @@ Usage::
                  [--base-url URL] [--timeout SECONDS] [--json] [--emulator]
     rxstream run "PROMPT" --record FILE      # also write a cassette (rxstream.cassette)
     rxstream run "PROMPT" --tools demo       # the agent tool loop with two demo tools
+    rxstream run "PROMPT" --profile NAME [--config FILE]   # a StreamConfig profile (rxstream.config)
     rxstream chat [same provider options]
     rxstream replay FILE [--speed S]         # play a cassette with its recorded timing
     rxstream emulator [--port N] [--script FILE]
     rxstream --version
+    rxstream mcp [--transport stdio|http] [--config FILE] [--profile NAME]
     rxstream serve [--port N] [--provider P] [--model M] [--max-tokens N] [--emulator]
 
 Providers are the registry's (`rxstream.providers.PROVIDERS`) plus ``emulator`` (the
@@ -44,6 +46,7 @@ __all__ = ["build_parser", "main"]
 COMMAND_MODULES = (
     "rxstream.cli._chat",
     "rxstream.cli._emulator",
+    "rxstream.cli._mcp",
     "rxstream.cli._replay",
     "rxstream.cli._serve",
 )

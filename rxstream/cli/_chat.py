@@ -16,6 +16,8 @@ from typing import Any
 from reactivex import Observable
 
 from rxstream.cli._output import StreamOutcome, choose_mode, emit, summary_line
+from rxstream.cli._profile import add_arguments as add_profile_arguments
+from rxstream.cli._profile import operator_for
 from rxstream.cli._session import (
     PROVIDER_CHOICES,
     Session,
@@ -152,6 +154,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             params = {"provider": session.provider, "model": session.model, "max_tokens": session.max_tokens}
             stream = stream.pipe(record(args.record, params=params))
+        configured = operator_for(args, session.provider, session.model)
+        if configured is not None:  # after recording: the cassette keeps the provider's own timing
+            stream = stream.pipe(configured)
         try:
             outcome = emit(mode, stream, sys.stdout, console())
         except KeyboardInterrupt:
@@ -220,6 +225,7 @@ def register(sub: Any) -> None:
     run.add_argument("prompt", help="the user message ('-' reads it from stdin)")
     add_session_arguments(run)
     add_tool_arguments(run)
+    add_profile_arguments(run)
     run.add_argument("--record", metavar="FILE", default=None, help="also write a cassette (JSON Lines)")
     run.add_argument("--json", action="store_true", help="write the typed events as JSON Lines to stdout")
     run.set_defaults(func=cmd_run)

@@ -90,6 +90,25 @@ Cancellation:
       signal:                     ------c
       take_until_cancelled(sig):  -a-b--|
 
+Structured output:
+
+* ``structured(Model, *, source="text" | "tool:NAME")``: the answer text (or one tool call's
+  arguments) parsed as JSON while it streams: `PartialOutput` items (validated partials),
+  then one `FinalOutput`; invalid output → `OutputValidationError`::
+
+      events:         S-a-b-c-E|
+      structured(M):  --p-q----(F|)
+
+Configuration:
+
+* ``apply_config(config=None, profile=None, *, provider=None, model=None, valve=None)``: the
+  chain a `rxstream.config.StreamProfile` names (timeouts → retry → coalesce → smooth /
+  ``chunk_delay_ms`` → buffer_tokens → hold when ``stream = false`` → pausable), as one
+  operator; see ``docs/configuration.md``::
+
+      events:                       S-a-b-E|
+      apply_config(stream=false):   -------(SabE|)
+
 Telemetry (extra ``rxstream[otel]``; events pass through unchanged):
 
 * ``traced(*, tracer_provider=None, meter_provider=None, capture_content=False)``: one
@@ -142,6 +161,7 @@ Several sources (`rxstream.merge_streams` emits `Tagged` items):
 from __future__ import annotations
 
 from rxstream.cassette import record
+from rxstream.operators._apply_config import apply_config
 from rxstream.operators._basic import final, snapshots, text
 from rxstream.operators._buffer_tokens import buffer_tokens
 from rxstream.operators._coalesce_text import coalesce_text
@@ -153,6 +173,7 @@ from rxstream.operators._rate_limit import rate_limit
 from rxstream.operators._retry import retry_stream
 from rxstream.operators._smooth_text import Chunking, smooth_text
 from rxstream.operators._stats import StatsTracker, StreamStats, stream_stats
+from rxstream.operators._structured import FinalOutput, PartialOutput, StructuredOutput, structured
 from rxstream.operators._take_until_cancelled import CancelSignal, take_until_cancelled
 from rxstream.operators._throttle_snapshots import throttle_snapshots
 from rxstream.operators._timeouts import first_token_timeout, idle_timeout, total_timeout
@@ -162,10 +183,14 @@ from rxstream.operators._untag import untag
 __all__ = [
     "CancelSignal",
     "Chunking",
+    "FinalOutput",
+    "PartialOutput",
     "PausableBufferOverflow",
     "StatsTracker",
     "StreamStats",
+    "StructuredOutput",
     "ToolLoopResult",
+    "apply_config",
     "buffer_tokens",
     "coalesce_text",
     "final",
@@ -181,6 +206,7 @@ __all__ = [
     "smooth_text",
     "snapshots",
     "stream_stats",
+    "structured",
     "take_until_cancelled",
     "text",
     "throttle_snapshots",

@@ -77,6 +77,9 @@ class ProviderSpec:
             source's ``**params`` for a complete message list.
         user_message: Renders a user prompt as one history message.
         render_assistant: Renders a finished `Response` as the history items of its turn.
+        http_body: The JSON body the SDK sends for the source's ``**params`` (for recording
+            and replaying raw wire bytes; SDK-only options such as ``extra_headers`` are not
+            expected).
         render_tools: Hook for the tool loop: ``render_tools(tools) -> request params``
             (tools with ``name``, ``description``, ``input_schema``).
         render_tool_results: Hook for the tool loop: ``render_tool_results(results) -> history
@@ -103,6 +106,7 @@ class ProviderSpec:
     build_request: Callable[[list[Message], str, int, str | None], dict[str, Any]]
     user_message: Callable[[str], Message]
     render_assistant: Callable[[Response], list[Message]]
+    http_body: Callable[[dict[str, Any]], dict[str, Any]]
     render_tools: Callable[..., Any] | None = None
     render_tool_results: Callable[..., Any] | None = None
     disable_tools: Callable[..., Any] | None = None
@@ -404,6 +408,19 @@ def _invoke_request(
     return {"modelId": model, "body": json.dumps(body, ensure_ascii=False)}
 
 
+def _streaming_body(params: dict[str, Any]) -> dict[str, Any]:
+    return {**params, "stream": True}
+
+
+def _converse_body(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k != "modelId"}  # the model id is in the path
+
+
+def _invoke_body(params: dict[str, Any]) -> dict[str, Any]:
+    body = params["body"]
+    return dict(body) if isinstance(body, dict) else cast(dict[str, Any], json.loads(body))
+
+
 def _entry(module: str, function: str) -> Callable[..., Observable[StreamEvent]]:
     """The source function ``module.function``, imported on first call (avoids an import cycle)."""
 
@@ -450,6 +467,7 @@ PROVIDERS: dict[ProviderName, ProviderSpec] = {
             build_request=_anthropic_request,
             user_message=_plain_user,
             render_assistant=_anthropic_assistant,
+            http_body=_streaming_body,
             render_tools=tw.anthropic_render_tools,
             render_tool_results=tw.anthropic_render_tool_results,
             disable_tools=tw.anthropic_disable_tools,
@@ -471,6 +489,7 @@ PROVIDERS: dict[ProviderName, ProviderSpec] = {
             build_request=_openai_request,
             user_message=_plain_user,
             render_assistant=_openai_assistant,
+            http_body=_streaming_body,
             render_tools=tw.chat_render_tools,
             render_tool_results=tw.chat_render_tool_results,
             disable_tools=tw.openai_disable_tools,
@@ -492,6 +511,7 @@ PROVIDERS: dict[ProviderName, ProviderSpec] = {
             build_request=_responses_request,
             user_message=_plain_user,
             render_assistant=_responses_assistant,
+            http_body=_streaming_body,
             render_tools=tw.responses_render_tools,
             render_tool_results=tw.responses_render_tool_results,
             disable_tools=tw.openai_disable_tools,
@@ -513,6 +533,7 @@ PROVIDERS: dict[ProviderName, ProviderSpec] = {
             build_request=_converse_request,
             user_message=_converse_user,
             render_assistant=_converse_assistant,
+            http_body=_converse_body,
             render_tools=tw.converse_render_tools,
             render_tool_results=tw.converse_render_tool_results,
             disable_tools=tw.converse_disable_tools,
@@ -534,6 +555,7 @@ PROVIDERS: dict[ProviderName, ProviderSpec] = {
             build_request=_invoke_request,
             user_message=_plain_user,
             render_assistant=_anthropic_assistant,
+            http_body=_invoke_body,
             render_tools=tw.anthropic_render_tools,
             render_tool_results=tw.anthropic_render_tool_results,
             disable_tools=tw.invoke_disable_tools,

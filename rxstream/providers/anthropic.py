@@ -49,6 +49,7 @@ from rxstream.events import (
     Usage,
     UsageUpdate,
 )
+from rxstream.providers._guards import check_params, check_scheduler, guard_create
 from rxstream.providers._http import sse_observable
 from rxstream.providers._tool_args import ArgumentBuffer, parse_json_object, tool_call_end
 
@@ -426,11 +427,15 @@ def from_anthropic(
         connection, also while a read is stalled.
 
     Raises:
-        ConfigurationError: ``client`` is not an Anthropic client (raised here, synchronously).
+        ConfigurationError: ``client`` is not an Anthropic client, ``scheduler`` is not a
+            scheduler, or ``params`` has a parameter ``client.messages.create`` does not take
+            (the message names the closest one, e.g. ``max_token`` → ``max_tokens``) or lacks a
+            required one (raised here, synchronously).
 
     Emits:
         `ProviderError` (HTTP error or ``event: error``), `StreamInterruptedError` (dropped
-        connection), `StreamDecodeError` / `ToolArgumentsError` — each with ``.partial``.
+        connection), `StreamDecodeError` / `ToolArgumentsError`, `InvalidRequestError` (the SDK
+        refused a parameter value while building the request) — each with ``.partial``.
 
     Example:
         >>> stream = from_anthropic(client, model="claude-sonnet-4-5", max_tokens=512,
@@ -442,13 +447,15 @@ def from_anthropic(
             "from_anthropic needs an anthropic.Anthropic or AsyncAnthropic client "
             "(pip install 'rxstream[anthropic]')"
         )
+    check_scheduler("from_anthropic", scheduler)
+    check_params("from_anthropic", messages.create, "client.messages.create", params)
     params = {**params, "stream": True}
     request_model = params.get("model")
     headers = ("request-id", "x-request-id", "x-amzn-requestid")
 
     return sse_observable(
         client=client,
-        create=client.messages.with_streaming_response.create,
+        create=guard_create(client.messages.with_streaming_response.create, "anthropic"),
         params=params,
         make_normaliser=lambda stream_id: AnthropicNormaliser(stream_id, request_model=request_model),
         provider="anthropic",

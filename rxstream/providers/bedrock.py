@@ -103,6 +103,7 @@ from rxstream.events import (
     UsageUpdate,
 )
 from rxstream.providers._eventstream import EventStreamDecodeError, decode_frames
+from rxstream.providers._guards import check_scheduler
 from rxstream.providers._source import Control, session_observable
 from rxstream.providers._tool_args import ArgumentBuffer, parse_json_object, tool_call_end
 from rxstream.providers.anthropic import AnthropicNormaliser
@@ -916,6 +917,7 @@ def from_bedrock(
         ...     modelId="anthropic.claude-3-5-haiku-20241022-v1:0",
         ...     messages=[{"role": "user", "content": [{"text": "Hi"}]}])  # doctest: +SKIP
     """
+    check_scheduler("from_bedrock", scheduler)
     _check_client(client, "converse_stream", "from_bedrock")
     _validate_params(client, "ConverseStream", params)
     request_model = params.get("modelId")
@@ -959,6 +961,7 @@ def from_bedrock_invoke(
         ``modelStreamErrorException`` inside it), `StreamInterruptedError`,
         `StreamDecodeError` / `ToolArgumentsError` — each with ``.partial``.
     """
+    check_scheduler("from_bedrock_invoke", scheduler)
     _check_client(client, "invoke_model_with_response_stream", "from_bedrock_invoke")
     body = params.get("body")
     if isinstance(body, dict):

@@ -55,6 +55,7 @@ from rxstream.events import (
     Usage,
     UsageUpdate,
 )
+from rxstream.providers._guards import check_params, check_scheduler, guard_create
 from rxstream.providers._http import sse_observable
 from rxstream.providers._tool_args import ArgumentBuffer, parse_json_object, tool_call_end
 
@@ -438,11 +439,14 @@ def from_openai(
         A cold Observable: each subscription sends one request; disposal closes the connection.
 
     Raises:
-        ConfigurationError: ``client`` is not an OpenAI client.
+        ConfigurationError: ``client`` is not an OpenAI client, ``scheduler`` is not a
+            scheduler, or ``params`` has a parameter ``client.chat.completions.create`` does
+            not take (the message names the closest one) or lacks a required one.
 
     Emits:
         `ProviderError` (HTTP error or in-stream ``{"error": ...}``), `StreamInterruptedError`,
-        `StreamDecodeError`, `ToolArgumentsError` — each with ``.partial``.
+        `StreamDecodeError`, `ToolArgumentsError`, `InvalidRequestError` (the SDK refused a
+        parameter value while building the request) — each with ``.partial``.
     """
     chat = getattr(client, "chat", None)
     completions = getattr(chat, "completions", None)
@@ -450,6 +454,8 @@ def from_openai(
         raise ConfigurationError(
             "from_openai needs an openai.OpenAI or AsyncOpenAI client (pip install 'rxstream[openai]')"
         )
+    check_scheduler("from_openai", scheduler)
+    check_params("from_openai", completions.create, "client.chat.completions.create", params)
     params = {**params, "stream": True}
     if "stream_options" not in params:
         params["stream_options"] = {"include_usage": True}
@@ -460,7 +466,7 @@ def from_openai(
 
     return sse_observable(
         client=client,
-        create=completions.with_streaming_response.create,
+        create=guard_create(completions.with_streaming_response.create, "openai"),
         params=params,
         make_normaliser=lambda stream_id: OpenAIChatNormaliser(stream_id, request_model=request_model),
         provider="openai",

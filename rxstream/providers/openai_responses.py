@@ -88,6 +88,7 @@ from rxstream.events import (
     Usage,
     UsageUpdate,
 )
+from rxstream.providers._guards import check_params, check_scheduler, guard_create
 from rxstream.providers._http import sse_observable
 from rxstream.providers._tool_args import ArgumentBuffer, parse_json_object, tool_call_end
 from rxstream.providers.openai_chat import openai_usage
@@ -583,8 +584,9 @@ def from_openai_responses(
         the HTTP connection, also while a read is stalled.
 
     Raises:
-        ConfigurationError: ``client`` has no ``responses.with_streaming_response`` (raised
-            here, synchronously).
+        ConfigurationError: ``client`` has no ``responses.with_streaming_response``,
+            ``scheduler`` is not a scheduler, or ``params`` has a parameter
+            ``client.responses.create`` does not take (raised here, synchronously).
 
     Emits:
         `ProviderError` (HTTP error before the stream, with ``status_code``, ``retry_after``
@@ -604,6 +606,8 @@ def from_openai_responses(
             "from_openai_responses needs an openai.OpenAI or AsyncOpenAI client with the Responses API "
             "(pip install 'rxstream[openai]')"
         )
+    check_scheduler("from_openai_responses", scheduler)
+    check_params("from_openai_responses", responses.create, "client.responses.create", params)
     params = {**params, "stream": True}
     request_model = params.get("model")
     provider = "openai-responses"
@@ -611,7 +615,7 @@ def from_openai_responses(
 
     return sse_observable(
         client=client,
-        create=responses.with_streaming_response.create,
+        create=guard_create(responses.with_streaming_response.create, provider),
         params=params,
         make_normaliser=lambda stream_id: OpenAIResponsesNormaliser(stream_id, request_model=request_model),
         provider=provider,

@@ -4,8 +4,9 @@
 >>> with ProviderEmulator(ResponseScript(text="Hello!")) as emu:  # doctest: +SKIP
 ...     ...  # point anthropic/openai/boto3 clients at emu.*_base_url
 
-See :mod:`rxstream.testing.emulator` for routes, faults and records, and
-:mod:`rxstream.testing.scripts` for what a script can say. For wire garbage,
+See :mod:`rxstream.testing.emulator` for routes, faults and records,
+:mod:`rxstream.testing.scripts` for what a script can say, and :mod:`rxstream.testing.kit`
+for event factories, the marble ``run`` and ``collect``. For wire garbage,
 `RawBytesServer` plays arbitrary bytes (`RawReply`), `record_wire` gives a provider's
 valid stream as mutable wire events and `encode_frame` builds AWS event-stream frames
 with chosen lengths, CRCs and headers.
@@ -31,6 +32,17 @@ from rxstream.testing.emulator import (
     ProviderName,
     RecordedRequest,
     Responder,
+)
+from rxstream.testing.kit import (
+    check_grammar,
+    collect,
+    run,
+    stream_end,
+    stream_start,
+    text_delta,
+    thinking_delta,
+    tool_call_start,
+    usage_update,
 )
 from rxstream.testing.scripts import (
     Fault,
@@ -69,10 +81,19 @@ __all__ = [
     "ToolConversation",
     "WireEvent",
     "WireRecording",
+    "check_grammar",
+    "collect",
     "demo_responder",
     "encode_frame",
     "offered_tools",
     "record_wire",
     "request_tool_results",
+    "run",
+    "stream_end",
+    "stream_start",
+    "text_delta",
+    "thinking_delta",
+    "tool_call_start",
     "tools_disabled",
+    "usage_update",
 ]

@@ -33,7 +33,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rxstream.events import ProviderName
-from rxstream.testing._content import Ids, default_error_type, fragments, output_tokens, split_deltas
+from rxstream.testing._content import Ids, anthropic_error_type, fragments, output_tokens, split_deltas
 from rxstream.testing._wire import (
     Headers,
     HttpReply,
@@ -107,7 +107,7 @@ class AnthropicStream(WireStream):
         Source: https://docs.anthropic.com/en/api/errors ("Error shapes");
         ``anthropic/types/shared/error_response.py``.
         """
-        kind = error_type or default_error_type("anthropic", status)
+        kind = error_type or anthropic_error_type(status)
         payload = {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
         headers: Headers = [("content-type", "application/json"), ("request-id", request_id)]
         return HttpReply(status, headers + retry_after_headers(retry_after), dumps(payload).encode("utf-8"))
@@ -285,7 +285,7 @@ class AnthropicStream(WireStream):
 
     def error_events(self, fault: Fault) -> list[WireEvent]:
         """Return the ``error`` event (type from ``fault`` or its status)."""
-        kind = fault.error_type or default_error_type("anthropic", fault.status)
+        kind = fault.error_type or anthropic_error_type(fault.status)
         return [
             WireEvent(
                 "error",

@@ -91,32 +91,39 @@ class Ids:
         return _PAD_ALPHABET[: self.rng.randint(1, len(_PAD_ALPHABET))]
 
 
-def default_error_type(provider: str, status: int) -> str:
-    """Return a provider-native error type for an HTTP ``status``.
+def anthropic_error_type(status: int) -> str:
+    """Return the Anthropic error type for an HTTP ``status``.
 
-    Anthropic types come from ``anthropic/types/shared/error_type.py`` and the
-    "Errors" page of the API docs (529 = ``overloaded_error``); OpenAI types
-    from its error-code guide; Bedrock exception names from the error shapes
-    in ``bedrock-runtime/2023-09-30/service-2.json`` (PascalCase here; the
-    in-stream event names are the camelCase form).
+    From ``anthropic/types/shared/error_type.py`` and the "Errors" page of the API docs
+    (529 = ``overloaded_error``).
     """
-    if provider == "anthropic":
-        return {
-            400: "invalid_request_error",
-            401: "authentication_error",
-            402: "billing_error",
-            403: "permission_error",
-            404: "not_found_error",
-            413: "request_too_large",
-            429: "rate_limit_error",
-            500: "api_error",
-            504: "timeout_error",
-            529: "overloaded_error",
-        }.get(status, "api_error" if status >= 500 else "invalid_request_error")
-    if provider == "openai":
-        if status == 429:
-            return "requests"
-        return "server_error" if status >= 500 else "invalid_request_error"
+    return {
+        400: "invalid_request_error",
+        401: "authentication_error",
+        402: "billing_error",
+        403: "permission_error",
+        404: "not_found_error",
+        413: "request_too_large",
+        429: "rate_limit_error",
+        500: "api_error",
+        504: "timeout_error",
+        529: "overloaded_error",
+    }.get(status, "api_error" if status >= 500 else "invalid_request_error")
+
+
+def openai_error_type(status: int) -> str:
+    """Return the OpenAI error type for an HTTP ``status`` (its error-code guide)."""
+    if status == 429:
+        return "requests"
+    return "server_error" if status >= 500 else "invalid_request_error"
+
+
+def bedrock_error_type(status: int) -> str:
+    """Return the Bedrock exception name for an HTTP ``status``.
+
+    From the error shapes in ``bedrock-runtime/2023-09-30/service-2.json`` (PascalCase here;
+    the in-stream event names are the camelCase form).
+    """
     return {
         400: "ValidationException",
         403: "AccessDeniedException",
@@ -153,4 +160,4 @@ def bedrock_http_error_type(status: int, error_type: str | None) -> str:
     """Return the PascalCase error type for a Bedrock HTTP error."""
     if error_type:
         return error_type[:1].upper() + error_type[1:]
-    return default_error_type("bedrock", status)
+    return bedrock_error_type(status)

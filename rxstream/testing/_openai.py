@@ -45,9 +45,9 @@ from typing import Any, ClassVar
 from rxstream.events import ProviderName
 from rxstream.testing._content import (
     Ids,
-    default_error_type,
     default_openai_code,
     fragments,
+    openai_error_type,
     output_tokens,
     split_deltas,
 )
@@ -140,7 +140,7 @@ class _OpenAIBase(WireStream):
         Source: https://platform.openai.com/docs/guides/error-codes (API errors);
         ``openai/_exceptions.py`` reads ``error.param`` / ``error.code``.
         """
-        kind = error_type or default_error_type("openai", status)
+        kind = error_type or openai_error_type(status)
         code = problem.code if problem is not None else error_type or default_openai_code(status)
         param = problem.param if problem is not None else None
         payload = {"error": {"message": message, "type": kind, "param": param, "code": code}}
@@ -303,7 +303,7 @@ class ChatCompletionsStream(_OpenAIBase):
 
     def error_events(self, fault: Fault) -> list[WireEvent]:
         """Return the ``data: {"error": {...}}`` line that ends the stream."""
-        kind = fault.error_type or default_error_type("openai", fault.status)
+        kind = fault.error_type or openai_error_type(fault.status)
         code = fault.error_type or default_openai_code(fault.status)
         return [
             WireEvent(

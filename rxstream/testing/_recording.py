@@ -32,11 +32,14 @@ from rxstream.testing.scripts import ResponseScript
 __all__ = ["WireRecording", "record_wire"]
 
 _STREAMS: dict[str, type[WireStream]] = {
-    "anthropic": AnthropicStream,
-    "openai": ChatCompletionsStream,
-    "openai-responses": ResponsesStream,
-    "bedrock-converse": BedrockConverseStream,
-    "bedrock-invoke": BedrockInvokeStream,
+    cls.provider: cls
+    for cls in (
+        AnthropicStream,
+        ChatCompletionsStream,
+        ResponsesStream,
+        BedrockConverseStream,
+        BedrockInvokeStream,
+    )
 }
 # The request bodies the rxstream sources send, as far as the wire modules read them.
 _BODIES: dict[str, dict[str, Any]] = {
@@ -51,7 +54,7 @@ class WireRecording:
 
     Attributes:
         provider: ``"anthropic"``, ``"openai"``, ``"openai-responses"``,
-            ``"bedrock-converse"`` or ``"bedrock-invoke"``.
+            ``"bedrock"`` or ``"bedrock-invoke"`` (a `rxstream.events.ProviderName`).
         content_type: The response ``content-type``.
         headers: The other response headers (request id, ...).
         events: The wire events, in order (`WireEvent`: name, JSON payload, exception flag).

@@ -91,7 +91,7 @@ def request_tool_results(provider: str, body: dict[str, Any]) -> list[RequestToo
         for item in _messages(body, "input"):
             if item.get("type") == "function_call_output":
                 out.append(RequestToolResult(str(item.get("call_id")), _text_of(item.get("output")), False))
-    elif provider in ("bedrock", "bedrock-converse"):
+    elif provider == "bedrock":
         for m in _messages(body):
             for b in m.get("content") or []:
                 result = b.get("toolResult") if isinstance(b, dict) else None
@@ -108,7 +108,7 @@ def request_tool_results(provider: str, body: dict[str, Any]) -> list[RequestToo
 
 def offered_tools(provider: str, body: dict[str, Any]) -> list[str]:
     """The names of the tools a request offers (empty when none)."""
-    if provider in ("bedrock", "bedrock-converse"):
+    if provider == "bedrock":
         config = body.get("toolConfig") or {}
         return [str(t.get("toolSpec", {}).get("name")) for t in config.get("tools") or []]
     names: list[str] = []
@@ -128,7 +128,7 @@ def tools_disabled(provider: str, body: dict[str, Any]) -> bool:
     """
     if not offered_tools(provider, body):
         return True
-    if provider in ("bedrock", "bedrock-converse"):
+    if provider == "bedrock":
         messages = _messages(body)
         return bool(messages) and CONVERSE_NO_TOOLS_TEXT in _text_of(messages[-1].get("content"))
     choice = body.get("tool_choice")

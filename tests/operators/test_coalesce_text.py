@@ -15,46 +15,22 @@ from reactivex.testing.subscription import Subscription
 
 from rxstream.errors import ConfigurationError, StreamInterruptedError
 from rxstream.events import (
-    StreamEnd,
     StreamEvent,
     TextDelta,
     ThinkingDelta,
     ToolCallStart,
-    Usage,
-    UsageUpdate,
 )
 from rxstream.operators import coalesce_text
+from rxstream.testing.kit import run
+from rxstream.testing.kit import stream_end as end
+from rxstream.testing.kit import text_delta as t
+from rxstream.testing.kit import thinking_delta as th
+from rxstream.testing.kit import tool_call_start as tool
+from rxstream.testing.kit import usage_update as usage
 
 on_next = ReactiveTest.on_next
 on_error = ReactiveTest.on_error
 on_completed = ReactiveTest.on_completed
-
-
-def t(seq: int, value: str) -> TextDelta:
-    return TextDelta(stream_id="s", seq=seq, text=value)
-
-
-def th(seq: int, value: str, signature: str | None = None) -> ThinkingDelta:
-    return ThinkingDelta(stream_id="s", seq=seq, text=value, signature=signature)
-
-
-def tool(seq: int) -> ToolCallStart:
-    return ToolCallStart(stream_id="s", seq=seq, index=0, id="call_1", name="f")
-
-
-def usage(seq: int) -> UsageUpdate:
-    return UsageUpdate(stream_id="s", seq=seq, usage=Usage(output_tokens=seq))
-
-
-def end(seq: int) -> StreamEnd:
-    return StreamEnd(stream_id="s", seq=seq, stop_reason="end_turn")
-
-
-def run(messages: list[Any], op: Any, disposed: int = 1000) -> tuple[list[Any], Any]:
-    scheduler = TestScheduler()
-    source = scheduler.create_hot_observable(messages)
-    results = scheduler.start(lambda: source.pipe(op), disposed=disposed)
-    return results.messages, source
 
 
 # --------------------------------------------------------------------------- coalesce_text

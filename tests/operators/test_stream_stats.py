@@ -16,23 +16,20 @@ from rxstream.events import (
     StreamEnd,
     StreamEvent,
     StreamStart,
-    TextDelta,
     ThinkingDelta,
     ToolCallStart,
     Usage,
     UsageUpdate,
 )
 from rxstream.operators import StatsTracker, StreamStats, stream_stats
+from rxstream.testing.kit import run
+from rxstream.testing.kit import text_delta as t
 
 on_next = ReactiveTest.on_next
 on_error = ReactiveTest.on_error
 on_completed = ReactiveTest.on_completed
 
 START = StreamStart(stream_id="s", seq=0, provider="openai", model="m")
-
-
-def t(seq: int, value: str, sid: str = "s") -> TextDelta:
-    return TextDelta(stream_id=sid, seq=seq, text=value)
 
 
 # --------------------------------------------------------------------------- StatsTracker
@@ -153,13 +150,6 @@ def test_tracker_rejects_a_bad_reservoir_size() -> None:
 
 
 # --------------------------------------------------------------------------- stream_stats
-
-
-def run(messages: list[Any], op: Any, disposed: int = 1000) -> tuple[list[Any], Any]:
-    scheduler = TestScheduler()
-    source = scheduler.create_hot_observable(messages)
-    results = scheduler.start(lambda: source.pipe(op), disposed=disposed)
-    return results.messages, source
 
 
 def test_ticks_and_a_final_done_snapshot() -> None:

@@ -17,16 +17,13 @@ from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.subscription import Subscription
 
 from rxstream.errors import ConfigurationError, StreamInterruptedError
-from rxstream.events import StreamEvent, TextDelta
+from rxstream.events import StreamEvent
 from rxstream.operators import take_until_cancelled
+from rxstream.testing.kit import text_delta as t
 
 on_next = ReactiveTest.on_next
 on_error = ReactiveTest.on_error
 on_completed = ReactiveTest.on_completed
-
-
-def t(seq: int, value: str = "x") -> TextDelta:
-    return TextDelta(stream_id="s", seq=seq, text=value)
 
 
 def marble(

@@ -15,6 +15,7 @@ from rxstream.errors import ConfigurationError, StreamInterruptedError
 from rxstream.events import StreamEnd, StreamEvent, StreamStart, TextDelta
 from rxstream.operators import final, throttle_snapshots
 from rxstream.response import Response, apply
+from rxstream.testing.kit import run
 
 on_next = ReactiveTest.on_next
 on_error = ReactiveTest.on_error
@@ -32,13 +33,6 @@ EVENTS: list[StreamEvent] = [
 def snap(n: int) -> Response:
     """The snapshot after the first ``n`` events."""
     return reduce(apply, EVENTS[:n], Response())
-
-
-def run(messages: list[Any], op: Any, disposed: int = 1000) -> tuple[list[Any], Any]:
-    scheduler = TestScheduler()
-    source = scheduler.create_hot_observable(messages)
-    results = scheduler.start(lambda: source.pipe(op), disposed=disposed)
-    return results.messages, source
 
 
 def test_leading_then_trailing_latest_then_idle_again() -> None:

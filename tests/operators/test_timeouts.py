@@ -23,37 +23,23 @@ from rxstream.errors import (
     TotalTimeout,
 )
 from rxstream.events import (
-    StreamEnd,
     StreamEvent,
     StreamStart,
-    TextDelta,
     ThinkingDelta,
     ToolCallStart,
     Usage,
     UsageUpdate,
 )
 from rxstream.operators import first_token_timeout, idle_timeout, total_timeout
+from rxstream.testing.kit import run
+from rxstream.testing.kit import stream_end as end
+from rxstream.testing.kit import text_delta as t
 
 on_next = ReactiveTest.on_next
 on_error = ReactiveTest.on_error
 on_completed = ReactiveTest.on_completed
 
 START = StreamStart(stream_id="s", seq=0, provider="anthropic", model="m")
-
-
-def t(seq: int, value: str) -> TextDelta:
-    return TextDelta(stream_id="s", seq=seq, text=value)
-
-
-def end(seq: int) -> StreamEnd:
-    return StreamEnd(stream_id="s", seq=seq, stop_reason="end_turn")
-
-
-def run(messages: list[Any], op: Any, disposed: int = 1000) -> tuple[list[Any], Any]:
-    scheduler = TestScheduler()
-    source = scheduler.create_hot_observable(messages)
-    results = scheduler.start(lambda: source.pipe(op), disposed=disposed)
-    return results.messages, source
 
 
 def values(messages: list[Any]) -> list[Any]:

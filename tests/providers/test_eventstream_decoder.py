@@ -30,7 +30,7 @@ def record(path: str, body: dict[str, Any], script: ResponseScript) -> bytes:
         return http.post(emu.url + path, json=body).content
 
 
-BODIES = {
+BODIES: dict[str, tuple[str, dict[str, Any]]] = {
     "converse": ("/model/m/converse-stream", {"messages": [{"role": "user", "content": [{"text": "x"}]}]}),
     "invoke": (
         "/model/m/invoke-with-response-stream",
@@ -48,7 +48,7 @@ def botocore_reference(data: bytes) -> list[dict[str, Any]]:
     buffer.add_data(data)
     out: list[dict[str, Any]] = []
     for message in buffer:
-        headers = message.headers
+        headers: dict[str, Any] = message.headers  # type: ignore[assignment]  # botocore-stubs type it int
         payload = json.loads(message.payload) if message.payload else {}
         if headers[":message-type"] == "event":
             name = headers[":event-type"]

@@ -38,6 +38,7 @@ from rxstream.providers._sse import SSEDecoder
 from rxstream.providers.openai_responses import OpenAIResponsesNormaliser, from_openai_responses
 from rxstream.response import Response
 from rxstream.testing import Fault, ProviderEmulator, ResponseScript, ScriptedToolCall
+from rxstream.testing.kit import collect
 
 API_KEY = "sk-test-secret-0123456789abcdef"
 
@@ -742,22 +743,6 @@ def async_client(emu: ProviderEmulator) -> openai.AsyncOpenAI:
 
 def stream(emu: ProviderEmulator, **extra: Any) -> reactivex.Observable[StreamEvent]:
     return from_openai_responses(client(emu), model="gpt-test", input="hi", **extra)
-
-
-def collect(
-    source: reactivex.Observable[StreamEvent], timeout: float = 10.0
-) -> tuple[list[StreamEvent], BaseException | None]:
-    events: list[StreamEvent] = []
-    errors: list[BaseException] = []
-    done = threading.Event()
-
-    def on_error(error: Exception) -> None:
-        errors.append(error)
-        done.set()
-
-    source.subscribe(events.append, on_error, done.set)
-    assert done.wait(timeout), "stream did not terminate"
-    return events, (errors[0] if errors else None)
 
 
 def assert_equals_sdk(final: Response, sdk: Any) -> None:

@@ -69,10 +69,16 @@ def test_a_stream_started_from_on_completed_reuses_the_client_safely(provider: s
             if n == 10:
                 done.set()
                 return
-            make().subscribe(
-                on_completed=lambda: (results.append("ok"), start(n + 1)),
-                on_error=lambda e: (results.append(repr(e)), done.set()),
-            )
+
+            def on_completed() -> None:
+                results.append("ok")
+                start(n + 1)
+
+            def on_error(error: Exception) -> None:
+                results.append(repr(error))
+                done.set()
+
+            make().subscribe(on_completed=on_completed, on_error=on_error)
 
         start(0)
         assert done.wait(20)
@@ -98,10 +104,13 @@ def test_dispose_after_completion_does_not_touch_the_next_request() -> None:
             assert done.wait(5)
             outcome: list[Any] = []
             ended = threading.Event()
+
+            def on_error(error: Exception) -> None:
+                outcome.append(error)
+                ended.set()
+
             make().pipe(rso.final()).subscribe(
-                on_next=outcome.append,
-                on_error=lambda e: (outcome.append(e), ended.set()),
-                on_completed=ended.set,
+                on_next=outcome.append, on_error=on_error, on_completed=ended.set
             )
             sub.dispose()  # late disposal while the next request runs on the pooled connection
             assert ended.wait(5)
@@ -141,14 +150,14 @@ def test_many_paused_sync_streams_do_not_starve_a_new_one() -> None:
         for _ in range(70):
             valve = reactivex.subject.BehaviorSubject(False)
             stream = rxs.from_anthropic(
-                client, model="m", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+                client, model="m", max_tokens=4096, messages=[{"role": "user", "content": "hi"}]
             ).pipe(rso.pausable(valve, max_buffered=8))
             subs.append(stream.subscribe(on_error=lambda e: None))
         emu.enqueue(ResponseScript(text="fresh"))
         try:
             start = time.monotonic()
             fresh = rxs.from_anthropic(
-                client, model="m", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+                client, model="m", max_tokens=4096, messages=[{"role": "user", "content": "hi"}]
             )
             # The fresh stream gets its own reader; its text arrives although 70 readers are held.
             assert fresh.pipe(rso.final()).run().text in ("fresh", long_text)
@@ -302,7 +311,11 @@ def test_the_emulator_does_not_log_writes_to_disconnected_clients(caplog: pytest
         for _ in range(10):
             emu.enqueue(ResponseScript(text="w " * 20_000, chunk_size=2))
             first = threading.Event()
-            sub = make().subscribe(on_next=lambda e, first=first: first.set(), on_error=lambda e: None)
+
+            def on_next(event: Any, first: threading.Event = first) -> None:
+                first.set()
+
+            sub = make().subscribe(on_next=on_next, on_error=lambda e: None)
             assert first.wait(5)
             sub.dispose()
             emu.wait_for_disconnect(timeout=5)
@@ -328,7 +341,11 @@ def test_bedrock_dispose_while_headers_pending_closes_the_connection(operation: 
             else rxs.from_bedrock_invoke(
                 client,
                 modelId="m",
-                body={"anthropic_version": "bedrock-2023-05-31", "max_tokens": 8, "messages": []},
+                body={
+                    "anthropic_version": "bedrock-2023-05-31",
+                    "max_tokens": 8,
+                    "messages": [{"role": "user", "content": "hi"}],
+                },
             )
         )
         errors: list[BaseException] = []

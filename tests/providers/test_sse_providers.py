@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,10 +20,13 @@ from reactivex import operators as ops
 
 import rxstream as rxs
 from rxstream import operators as rso
-from rxstream.errors import ProviderError, StreamDecodeError, StreamError, StreamInterruptedError
+from rxstream.errors import ProviderError, StreamDecodeError, StreamError
 from rxstream.events import StreamEvent
 from rxstream.response import Response
 from rxstream.testing import Fault, ProviderEmulator, ResponseScript, ScriptedToolCall
+from rxstream.testing.kit import collect
+
+USER_X = [{"role": "user", "content": "x"}]
 
 API_KEY = "sk-secret-test-key-0123456789"
 
@@ -93,17 +95,6 @@ STREAMS: dict[str, Callable[..., reactivex.Observable[StreamEvent]]] = {
     "anthropic": anthropic_stream,
     "openai": openai_stream,
 }
-
-
-def collect(
-    stream: reactivex.Observable[StreamEvent], timeout: float = 10.0
-) -> tuple[list[StreamEvent], BaseException | None]:
-    events: list[StreamEvent] = []
-    errors: list[BaseException] = []
-    done = threading.Event()
-    stream.subscribe(events.append, lambda e: (errors.append(e), done.set()), done.set)
-    assert done.wait(timeout), "stream did not terminate"
-    return events, (errors[0] if errors else None)
 
 
 def check_grammar(events: list[StreamEvent]) -> None:
@@ -237,7 +228,7 @@ def test_stop_reasons(emulator: ProviderEmulator, provider: str) -> None:
         "content_filter": "refusal" if provider == "anthropic" else "content_filter",
     }
     for scripted, normalized in expected.items():
-        emulator.enqueue(ResponseScript(text="x y", stop_reason=scripted, stop_sequence="END"))  # type: ignore[arg-type]
+        emulator.enqueue(ResponseScript(text="x y", stop_reason=scripted, stop_sequence="END"))
         response = STREAMS[provider](emulator).pipe(rso.final()).run()
         assert response.stop_reason == normalized, scripted
 
@@ -259,7 +250,7 @@ async def test_async_clients(emulator: ProviderEmulator, provider: str) -> None:
         )
     else:
         client = openai.AsyncOpenAI(api_key=API_KEY, base_url=emulator.openai_base_url, max_retries=0)
-        stream = rxs.from_openai(client, model="m", messages=[{"role": "user", "content": "x"}])
+        stream = rxs.from_openai(client, model="m", messages=USER_X)
     async with client:
         response: Response = await stream.pipe(rso.final())
     assert response.text == script.text
@@ -292,68 +283,6 @@ async def test_async_disposal_cancels_the_reading_task(emulator: ProviderEmulato
 # --- cold semantics and disposal --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("provider", ["anthropic", "openai"])
-def test_cold_each_subscription_is_one_request(emulator: ProviderEmulator, provider: str) -> None:
-    stream = STREAMS[provider](emulator)
-    time.sleep(0.1)
-    assert emulator.requests == []
-    first = stream.pipe(rso.final()).run()
-    second = stream.pipe(rso.final()).run()
-    assert len(emulator.requests) == 2
-    assert first.request_id != second.request_id
-
-
-@pytest.mark.parametrize("provider", ["anthropic", "openai"])
-def test_dispose_while_stalled_closes_the_connection(emulator: ProviderEmulator, provider: str) -> None:
-    emulator.enqueue(ResponseScript(text="one two three four", fault=Fault(kind="stall", after_events=3)))
-    got: list[StreamEvent] = []
-    first = threading.Event()
-    disposable = STREAMS[provider](emulator).subscribe(lambda e: (got.append(e), first.set()))
-    assert first.wait(5)
-    time.sleep(0.2)  # the reader is now blocked on the stalled socket
-    t0 = time.monotonic()
-    disposable.dispose()
-    record = emulator.wait_for_disconnect(-1, timeout=2.0)
-    assert record.client_disconnected and not record.completed
-    assert record.disconnected_at is not None and record.disconnected_at - t0 < 1.0
-
-
-@pytest.mark.parametrize("provider", ["anthropic", "openai"])
-def test_dispose_while_opening_closes_the_connection(emulator: ProviderEmulator, provider: str) -> None:
-    # The server read the request but sends no response headers: the SDK call is blocked.
-    emulator.enqueue(ResponseScript(text="never", headers_delay=30))
-    errors: list[BaseException] = []
-    disposable = STREAMS[provider](emulator).subscribe(lambda e: None, errors.append)
-    deadline = time.monotonic() + 5
-    while not emulator.connections and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.2)
-    t0 = time.monotonic()
-    disposable.dispose()
-    record = emulator.wait_for_disconnect(-1, timeout=2.0)
-    assert record.client_disconnected and record.status == 0
-    assert record.disconnected_at is not None and record.disconnected_at - t0 < 1.0
-    time.sleep(0.1)
-    assert errors == []  # disposal is silent
-    assert emulator.requests[-1].body.get("stream") is True
-
-
-@pytest.mark.parametrize("provider", ["anthropic", "openai"])
-def test_dispose_while_headers_pending_closes_the_connection(
-    emulator: ProviderEmulator, provider: str
-) -> None:
-    # The server delays its first event: dispose arrives while the first read is pending.
-    emulator.enqueue(ResponseScript(text="late", first_event_delay=30))
-    disposable = STREAMS[provider](emulator).subscribe(lambda e: None)
-    deadline = time.monotonic() + 5
-    while not emulator.connections and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.2)
-    disposable.dispose()
-    record = emulator.wait_for_disconnect(-1, timeout=2.0)
-    assert record.client_disconnected
-
-
 # --- errors carry the partial response ----------------------------------------------------------
 
 
@@ -370,44 +299,10 @@ def test_error_event_mid_stream(emulator: ProviderEmulator, provider: str) -> No
     assert API_KEY not in str(error) and API_KEY not in repr(error)
 
 
-@pytest.mark.parametrize("provider", ["anthropic", "openai"])
-def test_dropped_connection_keeps_partial(emulator: ProviderEmulator, provider: str) -> None:
-    emulator.enqueue(
-        ResponseScript(text="alpha beta gamma delta epsilon", fault=Fault(kind="drop", after_events=4))
-    )
-    events, error = collect(STREAMS[provider](emulator))
-    assert isinstance(error, StreamInterruptedError) and error.retryable
-    text = "".join(e.text for e in events if e.type == "text_delta")
-    assert text and error.partial.text == text
-    assert not error.partial.complete
-
-
-@pytest.mark.parametrize(
-    ("provider", "status"), [("anthropic", 529), ("anthropic", 429), ("openai", 429), ("openai", 500)]
-)
-def test_http_error_before_stream(emulator: ProviderEmulator, provider: str, status: int) -> None:
-    emulator.enqueue(ResponseScript(text="x", fault=Fault(kind="http_error", status=status, retry_after=2)))
-    events, error = collect(STREAMS[provider](emulator))
-    assert events == []
-    assert isinstance(error, ProviderError)
-    assert error.status_code == status and error.retryable and not error.in_stream
-    assert error.retry_after == 2.0
-    assert error.request_id
-    assert error.partial == Response()
-    assert API_KEY not in str(error)
-
-
 def test_http_400_is_not_retryable(emulator: ProviderEmulator) -> None:
     emulator.enqueue(ResponseScript(fault=Fault(kind="http_error", status=400, message="bad")))
     _, error = collect(anthropic_stream(emulator))
     assert isinstance(error, ProviderError) and error.status_code == 400 and not error.retryable
-
-
-@pytest.mark.parametrize("provider", ["anthropic", "openai"])
-def test_unknown_event_is_skipped(emulator: ProviderEmulator, provider: str) -> None:
-    emulator.enqueue(ResponseScript(text="one two three", unknown_event_after=2))
-    response = STREAMS[provider](emulator).pipe(rso.final()).run()
-    assert response.text == "one two three" and response.complete
 
 
 @pytest.mark.parametrize("provider", ["anthropic", "openai"])
@@ -471,9 +366,11 @@ def test_observer_error_in_on_next_closes_connection(emulator: ProviderEmulator)
         if event.type == "text_delta":
             raise ValueError("observer bug")
 
-    anthropic_stream(emulator).pipe(ops.map(lambda e: e)).subscribe(
-        boom, lambda e: (errors.append(e), done.set())
-    )
+    def on_error(error: Exception) -> None:
+        errors.append(error)
+        done.set()
+
+    anthropic_stream(emulator).pipe(ops.map(lambda e: e)).subscribe(boom, on_error)
     assert done.wait(5)
     assert isinstance(errors[0], ValueError)
     record = emulator.wait_for_disconnect(-1, timeout=2)

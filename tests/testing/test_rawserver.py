@@ -36,7 +36,7 @@ from rxstream.testing import (
 from rxstream.testing._eventstream import encode_message
 
 TEXT = "Hé 雪 👋 raw bytes"
-PROVIDERS = ["anthropic", "openai", "openai-responses", "bedrock-converse", "bedrock-invoke"]
+PROVIDERS = ["anthropic", "openai", "openai-responses", "bedrock", "bedrock-invoke"]
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def source(provider: str, server: RawBytesServer, clients: list[Any]) -> Observa
         config=Config(retries={"total_max_attempts": 1}),
     )
     clients.append(bedrock)
-    if provider == "bedrock-converse":
+    if provider == "bedrock":
         return rxs.from_bedrock(bedrock, modelId="m", messages=[{"role": "user", "content": [{"text": "x"}]}])
     body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 9, "messages": []}
     return rxs.from_bedrock_invoke(bedrock, modelId="m", body=json.dumps(body))
@@ -138,7 +138,7 @@ def test_sdk_sources_complete_on_a_recorded_stream_split_anywhere(
     server.wait_until_idle()
 
 
-@pytest.mark.parametrize("provider", ["anthropic", "bedrock-converse"])
+@pytest.mark.parametrize("provider", ["anthropic", "bedrock"])
 def test_an_incomplete_body_is_a_typed_interruption_with_its_partial(
     server: RawBytesServer, provider: str
 ) -> None:
