@@ -364,7 +364,7 @@ def test_compare_streams_measures_each_source_on_the_scheduler_clock() -> None:
 
 def anthropic_stream(client: Any, **extra: Any) -> reactivex.Observable[StreamEvent]:
     return rxs.from_anthropic(
-        client, model="m", max_tokens=10, messages=[{"role": "user", "content": "hi"}], **extra
+        client, model="m", max_tokens=100_000, messages=[{"role": "user", "content": "hi"}], **extra
     )
 
 
@@ -383,7 +383,7 @@ async def test_race_losers_disconnect_within_50_ms_of_the_winners_first_token(ki
             client = anthropic.AsyncAnthropic(api_key=API_KEY, base_url=emu.anthropic_base_url, max_retries=0)
         sources = {
             name: rxs.from_anthropic(
-                client, model=name, max_tokens=10, messages=[{"role": "user", "content": "x"}]
+                client, model=name, max_tokens=100_000, messages=[{"role": "user", "content": "hi"}]
             )
             for name in ("slow1", "fast", "slow2")
         }
@@ -411,8 +411,8 @@ async def test_race_losers_disconnect_within_50_ms_of_the_winners_first_token(ki
 
 def test_speculative_local_openai_draft_hands_over_to_the_cloud() -> None:
     # The recipe: a fast "local" OpenAI-compatible server drafts, a slower cloud model answers.
-    local_script = ResponseScript(model="local", text=" ".join(["draft"] * 200), event_delay=0.01)
-    cloud_script = ResponseScript(model="cloud", text="The considered cloud answer.", first_event_delay=0.3)
+    local_script = ResponseScript(model="local", text=" ".join(["draft"] * 400), event_delay=0.01)
+    cloud_script = ResponseScript(model="cloud", text="The considered cloud answer.", first_event_delay=1.0)
     with ProviderEmulator(
         responder=lambda provider, _b: local_script if provider == "openai" else cloud_script
     ) as emu:
@@ -452,7 +452,7 @@ def test_fallback_and_compare_end_to_end() -> None:
             comparison = rxs.compare_streams(
                 {
                     name: rxs.from_anthropic(
-                        client2, model=name, max_tokens=10, messages=[{"role": "user", "content": "x"}]
+                        client2, model=name, max_tokens=100_000, messages=[{"role": "user", "content": "hi"}]
                     )
                     for name in scripts
                 }

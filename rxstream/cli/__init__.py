@@ -7,7 +7,9 @@ Usage::
     rxstream run "PROMPT" --record FILE      # also write a cassette (rxstream.cassette)
     rxstream run "PROMPT" --tools demo       # the agent tool loop with two demo tools
     rxstream run "PROMPT" --profile NAME [--config FILE]   # a StreamConfig profile (rxstream.config)
+    rxstream run "PROMPT" --race P --race Q  # the first to answer wins (rxstream.race_first_token)
     rxstream chat [same provider options]
+    rxstream compare "PROMPT" [--provider P --provider Q ...]  # live columns, then a table
     rxstream replay FILE [--speed S]         # play a cassette with its recorded timing
     rxstream emulator [--port N] [--script FILE]
     rxstream --version
@@ -45,6 +47,7 @@ __all__ = ["build_parser", "main"]
 # parsers and sets ``func`` (``Callable[[argparse.Namespace], int]``) as their default.
 COMMAND_MODULES = (
     "rxstream.cli._chat",
+    "rxstream.cli._compare",
     "rxstream.cli._emulator",
     "rxstream.cli._mcp",
     "rxstream.cli._replay",

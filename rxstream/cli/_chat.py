@@ -143,6 +143,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``rxstream run PROMPT``: stream one response, then print the summary line on stderr."""
     if getattr(args, "tools", None):
         return run_tools(args)
+    if getattr(args, "race", None):
+        from rxstream.cli._compare import run_race
+
+        return run_race(args)
     prompt = _prompt_text(args)
     mode = choose_mode(getattr(args, "json", False))
     err = console(stderr=True, plain=mode != "live")
@@ -224,6 +228,9 @@ def register(sub: Any) -> None:
     )
     run.add_argument("prompt", help="the user message ('-' reads it from stdin)")
     add_session_arguments(run)
+    run.add_argument(
+        "--race", action="append", choices=PROVIDER_CHOICES, help="race several sources (repeatable)"
+    )
     add_tool_arguments(run)
     add_profile_arguments(run)
     run.add_argument("--record", metavar="FILE", default=None, help="also write a cassette (JSON Lines)")

@@ -75,7 +75,7 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Protocol
 
 from reactivex import Observable, abc
@@ -855,6 +855,11 @@ def _event_stream_session(
             stream.close()
 
 
+def _is_aio(client: Any) -> bool:
+    """An aiobotocore client (``AioBaseClient``): read on the asyncio loop (`_aioboto`)."""
+    return any(cls.__name__ == "AioBaseClient" for cls in type(client).__mro__)
+
+
 def _check_client(client: Any, method: str, function: str) -> None:
     require("botocore", "bedrock")
     if not callable(getattr(client, method, None)):
@@ -888,7 +893,9 @@ def from_bedrock(
 
     Args:
         client: A boto3 ``bedrock-runtime`` client (``boto3.client("bedrock-runtime")``); boto3
-            does auth, endpoint and retries of the initial request.
+            does auth, endpoint and retries of the initial request. An aiobotocore
+            ``bedrock-runtime`` client (extra ``rxstream[bedrock-async]``) is read on the asyncio
+            loop with no thread instead (see `rxstream.providers._aioboto`).
         scheduler: Where the blocking reads run (default: a shared thread pool; an
             `AsyncIOScheduler` is replaced by the pool, the loop never blocks).
         **params: Exactly what ``client.converse_stream`` takes (``modelId``, ``messages``,
@@ -921,6 +928,16 @@ def from_bedrock(
     _check_client(client, "converse_stream", "from_bedrock")
     _validate_params(client, "ConverseStream", params)
     request_model = params.get("modelId")
+    if _is_aio(client):
+        from rxstream.providers._aioboto import aio_event_stream_session
+
+        def async_session(control: Control) -> AsyncIterator[StreamEvent]:
+            norm = BedrockConverseNormaliser(control.stream_id, request_model=request_model)
+            return aio_event_stream_session(
+                lambda: client.converse_stream(**params), "stream", norm, control, "bedrock"
+            )
+
+        return session_observable(async_session=async_session, scheduler=scheduler, provider="bedrock")
 
     def sync_session(control: Control) -> Iterator[StreamEvent]:
         norm = BedrockConverseNormaliser(control.stream_id, request_model=request_model)
@@ -943,7 +960,7 @@ def from_bedrock_invoke(
     `StreamEnd.provider_details`).
 
     Args:
-        client: A boto3 ``bedrock-runtime`` client.
+        client: A boto3 ``bedrock-runtime`` client, or an aiobotocore one (read on the loop).
         scheduler: Where the blocking reads run (default: a shared thread pool).
         **params: Exactly what ``client.invoke_model_with_response_stream`` takes (``modelId``,
             ``body``, ...). A ``dict`` body is serialised to JSON for you.
@@ -971,6 +988,20 @@ def from_bedrock_invoke(
         }
     _validate_params(client, "InvokeModelWithResponseStream", params)
     request_model = params.get("modelId")
+    if _is_aio(client):
+        from rxstream.providers._aioboto import aio_event_stream_session
+
+        def async_session(control: Control) -> AsyncIterator[StreamEvent]:
+            norm = BedrockInvokeNormaliser(control.stream_id, request_model=request_model)
+            return aio_event_stream_session(
+                lambda: client.invoke_model_with_response_stream(**params),
+                "body",
+                norm,
+                control,
+                "bedrock-invoke",
+            )
+
+        return session_observable(async_session=async_session, scheduler=scheduler, provider="bedrock-invoke")
 
     def sync_session(control: Control) -> Iterator[StreamEvent]:
         norm = BedrockInvokeNormaliser(control.stream_id, request_model=request_model)
