@@ -28,17 +28,17 @@ def test_run_record_then_replay_and_a_corrupted_cassette(tmp_path: Path) -> None
     assert recorded.returncode == 0, recorded.stderr
     lines = cassette.read_text().splitlines()
     assert json.loads(lines[0])["params"] == {
-        "provider": "emulator",
-        "model": "emulator-1",
+        "provider": "anthropic",  # no key: the anthropic wire format on the emulator
+        "model": "claude-sonnet-4-5",
         "max_tokens": 1024,
     }
     assert json.loads(lines[-1])["end"] == "completed"
     replayed = run_cli("replay", str(cassette), "--speed", "0")
     assert replayed.returncode == 0, replayed.stderr
     assert "Recorded once, replayed forever." in replayed.stdout
-    assert "stop end_turn" in replayed.stdout
+    assert "stop end_turn" in replayed.stderr  # piped: the stats line goes to stderr
     torn = tmp_path / "torn.jsonl"
     torn.write_text("\n".join(lines[:4]) + "\n" + lines[4][:10])
     broken = run_cli("replay", str(torn), "--speed", "0")
     assert broken.returncode == 1
-    assert "CassetteError" in broken.stdout and "torn.jsonl:5" in broken.stdout.replace("\n", "")
+    assert "CassetteError" in broken.stderr and "torn.jsonl:5" in broken.stderr.replace("\n", "")

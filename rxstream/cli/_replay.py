@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from rxstream._live import render_live
+from rxstream.cli._output import choose_mode, emit, summary_line
 from rxstream.cli._session import console
-from rxstream.errors import ConfigurationError, StreamError
+from rxstream.errors import ConfigurationError
 
 __all__ = ["cmd_replay", "register"]
 
@@ -21,31 +22,35 @@ def cmd_replay(args: argparse.Namespace) -> int:
     """
     from rxstream.cassette import read_cassette, replay
 
-    out = console()
+    mode = choose_mode(False)
+    err = console(stderr=True, plain=mode != "live")
     try:
         cassette = read_cassette(args.file)
     except OSError as exc:
         raise ConfigurationError(f"cannot read {args.file!r}: {exc.strerror or exc}") from exc
     header = cassette.header
-    out.print(
-        f"[dim]replaying {args.file}: {header.get('provider') or '?'} · {header.get('model') or '?'}"
-        f" · recorded with rxstream {header.get('rxstream_version') or '?'} · speed {args.speed:g}[/dim]"
+    err.print(
+        f"replaying {args.file}: {header.get('provider') or '?'} · {header.get('model') or '?'}"
+        f" · recorded with rxstream {header.get('rxstream_version') or '?'} · speed {args.speed:g}",
+        style="dim",
+        markup=False,
     )
     if cassette.end == "disposed" and cassette.problem is None:
-        out.print("[dim]the recording was cancelled before the stream ended[/dim]")
+        err.print("the recording was cancelled before the stream ended", style="dim")
     stream = replay(args.file, speed=args.speed)
     if cassette.end == "disposed" and cassette.problem is None:
         from reactivex import operators as ops
 
         stream = stream.pipe(ops.take(len(cassette.events)))  # end where the recording stopped
     try:
-        render_live(out, stream)
+        outcome = emit(mode, stream, sys.stdout, console())
     except KeyboardInterrupt:
-        out.print("\n[yellow]cancelled[/yellow]")
+        err.print("cancelled", style="yellow")
         return 130
-    except StreamError as exc:
-        out.print(f"\n[red]error:[/red] {type(exc).__name__}: {exc}")
+    if outcome.error is not None:
+        err.print(f"error: {type(outcome.error).__name__}: {outcome.error}", style="red", markup=False)
         return 1
+    err.print(summary_line(outcome.response, outcome.stats), style="dim", markup=False)
     return 0
 
 

@@ -134,6 +134,22 @@ class StructuredParser(Generic[T]):
         self._data: Any = None
         self._has_data = False
         self._value: T | None = None
+        self._in_string = False  # the text received so far ends inside a JSON string
+        self._escape = False  # ... right after a backslash in that string
+
+    def _track(self, piece: str) -> None:
+        """Follow whether the text ends inside a string (O(len(piece)); skipped without quotes)."""
+        if not self._escape and '"' not in piece and "\\" not in piece:
+            return
+        in_string, escape = self._in_string, self._escape
+        for char in piece:
+            if escape:
+                escape = False
+            elif char == "\\":
+                escape = in_string
+            elif char == '"':
+                in_string = not in_string
+        self._in_string, self._escape = in_string, escape
 
     def text(self) -> str:
         """The JSON text received so far (joins the held pieces once)."""
@@ -175,6 +191,7 @@ class StructuredParser(Generic[T]):
             return None
         self._parts.append(piece)
         self._length += len(piece)
+        self._track(piece)
         if not self._eager:
             return None
         pending = self._length - self._parsed_length
@@ -194,7 +211,11 @@ class StructuredParser(Generic[T]):
 
     def _parse(self) -> PartialOutput[T] | None:
         self._parsed_length = self._length
-        text = self.text() if self._final_raw is not None else _strip_open_scalar(self.text())
+        text = self.text()
+        if self._final_raw is None and not self._in_string:
+            # A number at the very end may still grow; inside a string nothing is held back
+            # (stripping there turned "line1" into "lin", shrinking a shown string).
+            text = _strip_open_scalar(text)
         try:
             data = jiter.from_json(text.encode(), partial_mode="trailing-strings")
         except ValueError:

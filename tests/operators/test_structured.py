@@ -324,3 +324,12 @@ def rso_to_list() -> Any:
     from reactivex import operators as ops
 
     return ops.to_list()
+
+
+def test_digits_at_the_end_of_a_string_are_shown_not_held_back() -> None:
+    """A trailing 'e1' inside a string looked like a number's tail and was cut: 'line' then 'lin'."""
+    text = '{"note": "line1 and \\"e2\\" 3", "total": 12.5e1}'
+    partials = check_run(Order, text, list(text))
+    notes = [p.data["note"] for p in partials if "note" in p.data]
+    assert "line1" in notes and 'line1 and "e2' in notes
+    assert partials[-1].value == Order(note='line1 and "e2" 3', total=125.0)
