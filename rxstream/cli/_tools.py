@@ -13,6 +13,7 @@ import ast
 import json
 import operator
 import queue
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -194,9 +195,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_tools(args: argparse.Namespace) -> int:
     """``rxstream run PROMPT --tools NAME``: the tool loop on the chosen provider.
 
-    The iterations go to stdout; the emulator notice and errors go to stderr.
+    The iterations go to stdout (with ``--json``: every event of the loop as one JSON line,
+    `IterationStart`, `ToolResult` and `IterationEnd` included); the emulator notice and
+    errors go to stderr.
     """
     from rxstream.cli._chat import _prompt_text, describe_error, session_options
+    from rxstream.cli._output import emit
 
     prompt = _prompt_text(args)
     out, err = console(), console(stderr=True)
@@ -211,7 +215,12 @@ def run_tools(args: argparse.Namespace) -> int:
             **session.request(prompt),
         )
         try:
-            render_loop(out, stream)
+            if getattr(args, "json", False):
+                outcome = emit("json", stream, sys.stdout, None)
+                if outcome.error is not None:
+                    raise outcome.error
+            else:
+                render_loop(out, stream)
         except KeyboardInterrupt:
             err.print("cancelled", style="yellow")
             return 130

@@ -5,11 +5,11 @@
 ...     ...  # point anthropic/openai/boto3 clients at emu.*_base_url
 
 See :mod:`rxstream.testing.emulator` for routes, faults and records,
-:mod:`rxstream.testing.scripts` for what a script can say, and :mod:`rxstream.testing.kit`
-for event factories, the marble ``run`` and ``collect``. For wire garbage,
-`RawBytesServer` plays arbitrary bytes (`RawReply`), `record_wire` gives a provider's
-valid stream as mutable wire events and `encode_frame` builds AWS event-stream frames
-with chosen lengths, CRCs and headers.
+:mod:`rxstream.testing.scripts` for what a script can say, :mod:`rxstream.testing.kit`
+for event factories, the marble ``run`` and ``collect``, and :mod:`rxstream.testing.tools`
+for multi-turn tool conversations. For wire garbage, `RawBytesServer` plays arbitrary bytes
+(`RawReply`), `record_wire` gives a provider's valid stream as mutable wire events and
+`encode_frame` builds AWS event-stream frames with chosen lengths, CRCs and headers.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ from rxstream.testing.scripts import (
 from rxstream.testing.tools import (
     RequestToolResult,
     ToolConversation,
+    check_loop_grammar,
     offered_tools,
     request_tool_results,
     tools_disabled,
@@ -82,6 +83,7 @@ __all__ = [
     "WireEvent",
     "WireRecording",
     "check_grammar",
+    "check_loop_grammar",
     "collect",
     "demo_responder",
     "encode_frame",

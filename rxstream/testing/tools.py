@@ -23,12 +23,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rxstream.events import StreamEvent
 from rxstream.providers._tool_wire import CONVERSE_NO_TOOLS_TEXT
 from rxstream.testing.scripts import ResponseScript
 
 __all__ = [
     "RequestToolResult",
     "ToolConversation",
+    "check_loop_grammar",
     "offered_tools",
     "request_tool_results",
     "tools_disabled",
@@ -184,3 +186,44 @@ class ToolConversation:
                 return self.when_tools_disabled
             return script.model_copy(update={"tool_calls": [], "stop_reason": "end_turn"})
         return script
+
+
+def check_loop_grammar(events: Sequence[StreamEvent]) -> None:
+    """Assert the grammar of a tool loop's events (`rxstream.tool_loop`).
+
+    ``IterationStart`` … ``IterationEnd`` nested and numbered 1, 2, ...; one model turn
+    (``StreamStart`` … ``StreamEnd``) inside each; every ``ToolResult`` after the
+    ``ToolCallEnd`` with its id, in its iteration; ``seq`` 0..n and one ``stream_id``; the
+    last event an ``IterationEnd``.
+
+    Raises:
+        AssertionError: the first violation.
+    """
+    assert [e.seq for e in events] == list(range(len(events)))
+    assert len({e.stream_id for e in events}) == 1
+    assert events[-1].type == "iteration_end"
+    iteration = 0
+    state = "between"
+    ended_calls: set[str] = set()
+    for e in events:
+        if e.type == "iteration_start":
+            assert state == "between"
+            iteration += 1
+            assert e.iteration == iteration
+            state, ended_calls = "started", set()
+        elif e.type == "stream_start":
+            assert state == "started"
+            state = "turn"
+        elif e.type == "stream_end":
+            assert state == "turn"
+            state = "tools"
+        elif e.type == "tool_result":
+            assert state == "tools" and e.iteration == iteration
+            assert e.tool_call_id in ended_calls
+        elif e.type == "iteration_end":
+            assert state == "tools" and e.iteration == iteration
+            state = "between"
+        else:
+            assert state == "turn", e
+            if e.type == "tool_call_end":
+                ended_calls.add(e.id)

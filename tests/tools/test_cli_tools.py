@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -46,3 +47,15 @@ def test_demo_tools() -> None:
     assert clock("Europe/Zurich").endswith(" Europe/Zurich")
     with pytest.raises(ToolError, match="unknown time zone"):
         clock("Mars/Olympus")
+
+
+def test_run_with_demo_tools_as_json_lines() -> None:
+    result = run_cli("run", "What is 2 + 2?", "--tools", "demo", "--json")
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    types = [e["type"] for e in events]
+    assert types[0] == "iteration_start" and types[-1] == "iteration_end"
+    assert types.count("iteration_start") == 2 and types.count("tool_result") == 2
+    outputs = [e["output"] for e in events if e["type"] == "tool_result"]
+    assert "2 + 2 = 4" in outputs
+    assert [e["seq"] for e in events] == list(range(len(events)))

@@ -32,6 +32,7 @@ from rxstream.testing import (
     ResponseScript,
     ScriptedToolCall,
     ToolConversation,
+    check_loop_grammar,
     offered_tools,
     request_tool_results,
 )
@@ -216,38 +217,6 @@ def body_history(provider: str, body: dict[str, Any]) -> list[Any]:
 
 
 # -- grammar ------------------------------------------------------------------------------------
-
-
-def check_loop_grammar(events: list[StreamEvent]) -> None:
-    """IterationStart … IterationEnd nested; one turn inside; ToolResult after its ToolCallEnd."""
-    assert [e.seq for e in events] == list(range(len(events)))
-    assert len({e.stream_id for e in events}) == 1
-    assert events[-1].type == "iteration_end"
-    iteration = 0
-    state = "between"
-    ended_calls: set[str] = set()
-    for e in events:
-        if e.type == "iteration_start":
-            assert state == "between"
-            iteration += 1
-            assert e.iteration == iteration
-            state, ended_calls = "started", set()
-        elif e.type == "stream_start":
-            assert state == "started"
-            state = "turn"
-        elif e.type == "stream_end":
-            assert state == "turn"
-            state = "tools"
-        elif e.type == "tool_result":
-            assert state == "tools" and e.iteration == iteration
-            assert e.tool_call_id in ended_calls
-        elif e.type == "iteration_end":
-            assert state == "tools" and e.iteration == iteration
-            state = "between"
-        else:
-            assert state == "turn", e
-            if e.type == "tool_call_end":
-                ended_calls.add(e.id)
 
 
 # -- the two-tool, two-iteration run on all five wire APIs ---------------------------------------
@@ -855,3 +824,45 @@ def test_every_provider_spec_carries_the_tool_hooks(emu: ProviderEmulator, clien
     )
     events, error = run(stream)
     assert error is None and events[-1].type == "iteration_end"
+
+
+async def test_leaving_async_for_cancels_a_running_async_tool(emu: ProviderEmulator) -> None:
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    @rxs.tool
+    async def wait_forever() -> str:
+        """Never returns."""
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "never"
+
+    emu.dequeue_all()
+    play(
+        ToolConversation(
+            [ResponseScript(tool_calls=[call("f1", "wait_forever", "{}")], stop_reason="tool_use")]
+        )
+    )
+    client = anthropic.AsyncAnthropic(api_key="sk-test", base_url=emu.anthropic_base_url, max_retries=0)
+    try:
+        stream = rxs.tool_loop(
+            rxs.from_anthropic,
+            client,
+            tools=[wait_forever],
+            model="m",
+            max_tokens=64,
+            messages=[{"role": "user", "content": "wait"}],
+        )
+        seen: list[str] = []
+        async for event in rxs.to_async_iterator(stream):
+            seen.append(event.type)
+            if event.type == "stream_end":
+                await asyncio.wait_for(started.wait(), 10)
+                break
+        await asyncio.wait_for(cancelled.wait(), 10)
+    finally:
+        await client.close()
+    assert "tool_result" not in seen

@@ -19,4 +19,4 @@ def test_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     printed = text.split("prints\n\n```\n", 1)[1].split("```", 1)[0]
     assert out.startswith(printed)
-    assert out.endswith("42.0 -> 6 x 7 = 42.\n")
+    assert out.endswith("multiply -> 42.0\n6 x 7 = 42.\n")
