@@ -64,7 +64,7 @@ TARGETS = [
     ("openai", "async"),
     ("openai-responses", "sync"),
     ("openai-responses", "async"),
-    ("bedrock-converse", "sync"),
+    ("bedrock", "sync"),
     ("bedrock-invoke", "sync"),
 ]
 WORDS = ["alpha", "beta", "gamma", "délta", "雪", "👋", "epsilon", "zeta", "eta", "theta", "iota", "kappa"]
@@ -149,7 +149,7 @@ class Clients:
             aws_secret_access_key="soak",
             config=Config(retries={"total_max_attempts": 1}, max_pool_connections=64),
         )
-        self.sync["bedrock-converse"] = self.sync["bedrock-invoke"] = bedrock
+        self.sync["bedrock"] = self.sync["bedrock-invoke"] = bedrock
         self.async_: dict[str, Any] = {
             "anthropic": anthropic.AsyncAnthropic(
                 api_key="sk-soak", base_url=emu.anthropic_base_url, max_retries=0
@@ -168,7 +168,7 @@ class Clients:
             return rxs.from_openai(client, model="m", messages=[{"role": "user", "content": marker}])
         if plan.provider == "openai-responses":
             return rxs.from_openai_responses(client, model="m", input=marker)
-        if plan.provider == "bedrock-converse":
+        if plan.provider == "bedrock":
             messages = [{"role": "user", "content": [{"text": marker}]}]
             return rxs.from_bedrock(client, modelId="m", messages=messages)
         body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 256, "messages": [marker]}
@@ -303,6 +303,23 @@ def resources() -> dict[str, float]:
     return {"threads": threading.active_count(), "fds": len(fds), "sockets": sockets, "rss_mb": rss}
 
 
+def settled(before: dict[str, float], timeout: float = 3.0) -> dict[str, float]:
+    """Resources once the emulator (same process) has closed its ends of the closed connections.
+
+    Polls until the socket count is back to ``before`` or has not changed for 0.5 s.
+    """
+    gc.collect()  # boto3's close() leaves its pooled urllib3 connections to the GC
+    end = time.monotonic() + timeout
+    last, since = resources(), time.monotonic()
+    while time.monotonic() < end and last["sockets"] > before["sockets"] and time.monotonic() - since < 0.5:
+        time.sleep(0.05)
+        now = resources()
+        if now["sockets"] != last["sockets"]:
+            since = time.monotonic()
+        last = now
+    return last
+
+
 class _Count(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
@@ -366,8 +383,7 @@ def main() -> int:
         gc.collect()
         after_open = resources()
         clients.close()
-        gc.collect()
-        after_closed = resources()
+        after_closed = settled(before)
     loop.call_soon_threadsafe(loop.stop)
     loop_thread.join(10)
     loop.close()

@@ -34,7 +34,7 @@ Example:
 
 from __future__ import annotations
 
-from rxstream import config, errors, events, handlers, mcp, operators
+from rxstream import config, errors, events, handlers, mcp, notebook, operators, web
 from rxstream.aio import from_async_iterable, to_async_iterator, to_iterator
 from rxstream.cassette import replay
 from rxstream.config import StreamConfig, StreamProfile
@@ -122,6 +122,7 @@ __all__ = [
     "mcp",
     "mcp_tools",
     "merge_streams",
+    "notebook",
     "operators",
     "race_first_token",
     "replay",
@@ -130,4 +131,5 @@ __all__ = [
     "to_iterator",
     "tool",
     "tool_loop",
+    "web",
 ]

@@ -236,10 +236,12 @@ SHIPPED_PROFILES: Mapping[str, Mapping[str, Any]] = {
 class ModelOverride(_Settings):
     """Settings that replace the profile's for one model (unset fields keep the profile's).
 
+    The other fields (``stream``, ``chunk_delay_ms``, ``coalesce``, ``smooth``,
+    ``buffer_tokens``, ``timeouts``, ``retry``, ``pause``, ``stats_interval``, ``mcp``) are as
+    in `StreamProfile`; nested settings merge field by field.
+
     Attributes:
         profile: Use this profile instead of the requested one.
-        stream, chunk_delay_ms, coalesce, smooth, buffer_tokens, timeouts, retry, pause,
-        stats_interval, mcp: As in `StreamProfile`; nested settings merge field by field.
     """
 
     profile: str | None = None

@@ -97,6 +97,18 @@ class Response(BaseModel):
     raw_stop_reason: str | None = None
     complete: bool = False
 
+    def _repr_markdown_(self) -> str:
+        """Jupyter display: the text, thinking and tool calls in ``<details>``, and the usage."""
+        from rxstream._markdown import response_markdown, stats_text
+
+        return response_markdown(self, footer=stats_text(None, self))
+
+    def _repr_html_(self) -> str:
+        """Jupyter display as escaped HTML (model output is never interpreted as markup)."""
+        from rxstream._markdown import response_html, stats_text
+
+        return response_html(self, footer=stats_text(None, self))
+
     def to_message(self, format: MessageFormat | None = None) -> dict[str, Any]:
         """Render this response as the provider's assistant message for a chat history.
 

@@ -65,3 +65,35 @@ def emulator() -> Iterator[Any]:
 
     with ProviderEmulator() as emu:
         yield emu
+
+
+@pytest.fixture
+def serve_asgi() -> Iterator[Any]:
+    """``serve_asgi(app) -> base_url``: run an ASGI app under uvicorn on 127.0.0.1 (free port).
+
+    The socket listens before uvicorn starts, so clients may connect at once (the backlog
+    holds them). Every server is stopped and its thread joined at teardown.
+    """
+    import threading
+
+    import uvicorn
+
+    started: list[tuple[Any, threading.Thread, socket.socket]] = []
+
+    def serve(app: Any) -> str:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        started.append((server, thread, sock))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    yield serve
+    for server, thread, sock in started:
+        server.should_exit = True
+        server.force_exit = True
+        thread.join(10)
+        sock.close()

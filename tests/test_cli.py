@@ -137,7 +137,9 @@ def test_chat_keeps_history_between_turns(tmp_path: object) -> None:
     mark = len(child.buffer)
     child.send("what did I say?\r")
     out = child.read_until("stop end_turn", timeout=20, start=mark)
-    assert out.count("Noted.") == 2
+    # Each turn shows the answer (the live view may also have drawn a transient frame of it,
+    # so count turns, not occurrences: a race between rich's refresh and the stream's end).
+    assert "Noted." in out[:mark] and "Noted." in out[mark:]
     child.send("/exit\r")
     assert child.wait() == 0
 

@@ -19,7 +19,7 @@ def test_compare_default_tracks_show_live_columns_then_the_table() -> None:
 
 def test_compare_ctrl_c_exits_130_and_closes_every_connection() -> None:
     child = Pty("compare", "What is rxstream?", TERM="xterm")  # a terminal that redraws live
-    child.read_until("Streams are")  # the fast track is streaming; the slow one too
+    child.read_until("fast · emulator-fast")  # the live columns are up; the slow track needs ~4 s
     child.send("\x03")
     out = child.read_until("connections closed")
     assert child.wait() == 130

@@ -13,6 +13,11 @@ SDK-based sources, sync and async clients. For every case:
 * the server's reply ends (the client read it all or closed the connection), no thread
   or asyncio task is left behind, and file descriptors and RSS stay bounded.
 
+Also here: the unmutated streams back to back on one client (each started from the previous
+terminal), every field of every event type with a wrong-typed value, every odd
+``retry-after`` value through ``rso.retry_stream``, and a stalled body through
+``rso.idle_timeout`` (disposal must reach the blocked read: the server sees the close).
+
 Examples per hypothesis test: `EXAMPLES` (env ``RXSTREAM_FUZZ_EXAMPLES``), derandomized so
 a run is reproducible, without shrinking in the normal suite (``RXSTREAM_FUZZ_SHRINK=1``).
 The wrong-type sweep gives every field of every event type one wrong value
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import gc
 import itertools
 import json
@@ -46,7 +52,7 @@ from reactivex import operators as ops
 
 import rxstream as rxs
 from rxstream import operators as rso
-from rxstream.errors import StreamError
+from rxstream.errors import IdleTimeout, ProviderError, StreamError
 from rxstream.events import StreamEvent
 from rxstream.response import Response
 from rxstream.testing import (
@@ -309,7 +315,9 @@ def wrong_type_cases(provider: str, *, every_value: bool = False) -> list[Case]:
         if isinstance(event.payload, str):
             continue
         for path in _paths(event.payload):
-            key = (event.name, *(p if isinstance(p, str) else 0 for p in path))
+            # The Responses ``response`` object repeats in several events: try each field once.
+            name = "response" if path[:1] == ("response",) and len(path) > 1 else event.name
+            key = (name, *(p if isinstance(p, str) else 0 for p in path))
             if key in seen:
                 continue
             seen.add(key)
@@ -546,13 +554,24 @@ class Harness:
             return str(exc).split("\nassert ")[0]
         return None
 
-    def run(self, provider: str, mode: str, case: Case) -> None:
+    def run(
+        self,
+        provider: str,
+        mode: str,
+        case: Case,
+        *,
+        replies: list[RawReply] | None = None,
+        transform: Callable[[Observable[StreamEvent]], Observable[StreamEvent]] | None = None,
+    ) -> Outcome:
+        """Serve ``replies`` (default: the case's reply), check every invariant, return the outcome."""
         server = self.server
         server.dequeue_all()
         before = len(server.exchanges)
         threads = _threads()
-        server.enqueue(case.reply(RECORDINGS[provider]))
+        server.enqueue(*(replies or [case.reply(RECORDINGS[provider])]))
         stream = make_source(provider, self.client(provider, mode))
+        if transform is not None:
+            stream = stream.pipe(transform)
         if mode == "sync":
             outcome = run_sync(stream)
             leftover_tasks: set[asyncio.Task[Any]] = set()
@@ -565,6 +584,7 @@ class Harness:
         for thread in _threads() - threads:
             thread.join(TERMINAL_DEADLINE)
             assert not thread.is_alive(), f"thread {thread.name} left behind: {case!r}"
+        return outcome
 
     def close(self) -> None:
         for (_, mode), client in self.clients.items():
@@ -654,3 +674,44 @@ def test_every_field_with_a_wrong_type_ends_with_one_typed_terminal(harness: Har
     every = wrong_type_cases(provider, every_value=EVERY_VALUE)
     violations = [v for case in every if (v := harness.violation(provider, "sync", case))]
     assert not violations, f"{len(violations)} violations:\n" + "\n".join(v[:600] for v in violations[:15])
+
+
+RETRY_AFTER = ["0", "0.01", "0.3", "3600", "1e10", "1e400", "inf", "-inf", "nan", "-1", "abc", ""]
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "openai", "bedrock"])
+def test_any_retry_after_header_ends_retry_stream_promptly(harness: Harness, provider: str) -> None:
+    """A 429 whose ``retry-after`` is anything: ``retry_stream`` ends with the typed error, never stalls.
+
+    The SSE providers share one header parser (``providers/_http.py``), the Bedrock ones another.
+    """
+    error = RECORDINGS[provider].error_reply(429, "slow down")
+    retry = rso.retry_stream(max_attempts=2, backoff=0.01, max_backoff=0.02, max_retry_after=0.2)
+    for value in RETRY_AFTER:
+        reply = dataclasses.replace(error, headers=[*error.headers, ("retry-after", value)])
+        body = b"".join(p for p in reply.body if isinstance(p, bytes))
+        case = Case(provider, [f"HTTP 429, retry-after: {value!r}"], body, [body])
+        outcome = harness.run(provider, "sync", case, replies=[reply] * 2, transform=retry)
+        kind, raised = outcome.terminals[0]
+        assert kind == "error" and isinstance(raised, ProviderError) and raised.status_code == 429, (
+            raised,
+            case,
+        )
+
+
+@pytest.mark.parametrize(("provider", "mode"), TARGETS, ids=TARGET_IDS)
+def test_a_stalled_body_ends_with_idle_timeout_and_closes_the_connection(
+    harness: Harness, provider: str, mode: str
+) -> None:
+    """Half a stream, then silence: ``idle_timeout`` fires, and disposal reaches the blocked read."""
+    recording = RECORDINGS[provider]
+    encoded = recording.encode()
+    pieces = encoded[: len(encoded) // 2]
+    body = b"".join(pieces)
+    case = Case(provider, ["half the events, then stall"], body, pieces, ending="stall")
+    reply = dataclasses.replace(recording.reply(pieces), ending="stall")
+    outcome = harness.run(provider, mode, case, replies=[reply], transform=rso.idle_timeout(0.3))
+    kind, raised = outcome.terminals[0]
+    assert kind == "error" and isinstance(raised, IdleTimeout), (raised, case)
+    exchange = harness.server.exchanges[-1]
+    assert exchange.client_disconnected and not exchange.completed

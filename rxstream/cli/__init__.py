@@ -14,6 +14,7 @@ Usage::
     rxstream emulator [--port N] [--script FILE]
     rxstream --version
     rxstream mcp [--transport stdio|http] [--config FILE] [--profile NAME]
+    rxstream serve [--port N] [--provider P] [--model M] [--max-tokens N] [--emulator]
 
 Providers are the registry's (`rxstream.providers.PROVIDERS`) plus ``emulator`` (the
 Anthropic wire format on the embedded emulator). A provider without credentials runs on the
@@ -50,6 +51,7 @@ COMMAND_MODULES = (
     "rxstream.cli._emulator",
     "rxstream.cli._mcp",
     "rxstream.cli._replay",
+    "rxstream.cli._serve",
 )
 
 

@@ -108,6 +108,7 @@ class Session:
     client: Any
     host: str
     history: list[dict[str, Any]] = field(default_factory=list)
+    emulator: Any = None  # the embedded ProviderEmulator when emulated (rxstream serve shows its records)
 
     @property
     def provider(self) -> str:
@@ -194,6 +195,7 @@ def open_session(options: SessionOptions, environ: Mapping[str, str] | None = No
             )
         why = f"no credentials found ({' or '.join(spec.credential_env)} not set)"
     with contextlib.ExitStack() as stack:
+        emu: Any = None
         if why is not None:
             emu = _emulator(stack)
             client = emu.client(spec.name)
@@ -214,6 +216,7 @@ def open_session(options: SessionOptions, environ: Mapping[str, str] | None = No
             why_emulated=why,
             client=client,
             host=_host_of(client, configured_url or spec.name),
+            emulator=emu,
         )
 
 

@@ -72,6 +72,20 @@ class StreamStats(BaseModel):
     inter_token_latency_p95: float | None
     done: bool
 
+    def _repr_markdown_(self) -> str:
+        """Jupyter display: one line (TTFT, tokens/s, tokens, elapsed)."""
+        from rxstream._markdown import stats_text
+
+        return stats_text(self)
+
+    def _repr_html_(self) -> str:
+        """Jupyter display as HTML (escaped)."""
+        import html
+
+        from rxstream._markdown import stats_text
+
+        return f"<small>{html.escape(stats_text(self))}</small>"
+
 
 def _percentile(ordered: list[float], fraction: float) -> float:
     """Linear interpolation between closest ranks (numpy's default method)."""

@@ -67,6 +67,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from jiter import from_json as _from_json
 from reactivex import Observable, abc
 
 from rxstream._lean import text_delta, thinking_delta, tool_call_delta
@@ -233,7 +234,12 @@ class OpenAIResponsesNormaliser:
         """
         if not data or data[:6] == b"[DONE]":
             return []  # the Responses API sends no [DONE]; tolerated from compatible servers
-        value = parse_json_object(data, provider=self.provider, what=f"SSE event {event!r}")
+        try:
+            value = _from_json(data)
+        except ValueError:
+            value = None
+        if value.__class__ is not dict:  # raise the typed error (malformed JSON, not an object)
+            value = parse_json_object(data, provider=self.provider, what=f"SSE event {event!r}")
         if "type" not in value and event:
             value["type"] = event
         return self.feed_json(value)

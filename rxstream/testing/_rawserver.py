@@ -592,14 +592,14 @@ class RawBytesServer:
             self._check_alive(conn)
             raise _Gone  # the client sent bytes mid-reply (not HTTP/1.1 without pipelining)
         if reply.ending == "reset":
+            self._update(exchange, completed=True)
             conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             conn.sock.close()
-            self._update(exchange, completed=True)
             return False
         if reply.ending == "close":
+            self._update(exchange, completed=True)
             with contextlib.suppress(OSError):
                 conn.sock.shutdown(socket.SHUT_WR)
-            self._update(exchange, completed=True)
             return False
         if chunked:
             self._send(conn, b"0\r\n\r\n")

@@ -105,6 +105,25 @@ class WireRecording:
             ending=ending,
         )
 
+    def error_reply(self, status: int, message: str = "error", *, error_type: str | None = None) -> RawReply:
+        """This provider's HTTP error reply (status, JSON body, request-id headers) as a `RawReply`.
+
+        The body and headers are the emulator's (each API's documented error shape; see the
+        wire classes' ``error_reply``). Add headers such as ``retry-after`` with
+        ``dataclasses.replace(reply, headers=[*reply.headers, ("retry-after", "1")])``.
+
+        Args:
+            status: HTTP status code (4xx/5xx).
+            message: The error message.
+            error_type: The provider's error type; ``None`` picks the one for ``status``.
+        """
+        http = type(self._stream).error_reply(status, message, request_id="req_raw", error_type=error_type)
+        content_type = next((v for k, v in http.headers if k.lower() == "content-type"), "application/json")
+        headers = [(k, v) for k, v in http.headers if k.lower() != "content-type"]
+        return RawReply(
+            body=[http.body], status=status, content_type=content_type, headers=headers, framing="length"
+        )
+
 
 def record_wire(provider: str, script: ResponseScript | None = None, *, seed: int = 0) -> WireRecording:
     """Render ``script`` as ``provider``'s complete wire stream (no fault, no pacing).

@@ -196,7 +196,7 @@ def test_length_framing_can_lie_and_close_framing_ends_with_the_connection(serve
     with raw_request(server) as sock:
         data = read_all(sock)
     assert b"content-type" not in data and data.endswith(b"connection: close\r\n\r\nxyz")
-    assert [e.completed for e in server.exchanges] == [True, True]
+    assert [server.wait_for_end(i).completed for i in (0, 1)] == [True, True]
 
 
 def test_keep_alive_serves_several_requests_on_one_connection(server: RawBytesServer) -> None:
@@ -324,6 +324,9 @@ def test_record_wire_covers_every_provider_and_rejects_others() -> None:
         assert recording.events and recording.body()
         assert recording.body() == record_wire(provider, ResponseScript(text="x")).body() == recording.body()
         assert recording.content_type.startswith(("text/event-stream", "application/vnd.amazon.eventstream"))
+        error = recording.error_reply(429, "slow down")
+        assert error.status == 429 and error.content_type == "application/json"
+        assert b"slow down" in b"".join(p for p in error.body if isinstance(p, bytes))
     with pytest.raises(ValueError, match="unknown provider"):
         record_wire("nope")
 
