@@ -245,31 +245,12 @@ class BedrockConverseStream(_BedrockBase):
         return encode_event(event.name, event.payload)
 
 
-class BedrockInvokeStream(AnthropicStream):
-    """Renders a script as InvokeModelWithResponseStream ``chunk`` events."""
+class BedrockInvokeStream(_BedrockBase, AnthropicStream):
+    """Renders a script as InvokeModelWithResponseStream ``chunk`` events (Bedrock ids and errors)."""
 
     provider: ClassVar[ProviderName] = "bedrock-invoke"
     media_type = _MEDIA_TYPE
     stream_flag = False
-
-    @classmethod
-    def new_request_id(cls, ids: Ids) -> str:
-        """A UUID, as the ``x-amzn-requestid`` header shows."""
-        return ids.uuid()
-
-    @classmethod
-    def error_reply(
-        cls,
-        status: int,
-        message: str,
-        *,
-        request_id: str,
-        error_type: str | None = None,
-        retry_after: float | None = None,
-        problem: RequestProblem | None = None,
-    ) -> HttpReply:
-        """Bedrock's JSON error (see `_bedrock_error_reply`)."""
-        return _bedrock_error_reply(status, message, request_id, error_type, retry_after)
 
     @classmethod
     def validate(cls, body: dict[str, Any], model: str | None) -> RequestProblem | None:
