@@ -35,8 +35,53 @@ response model, server address, ``error.type`` on error, ``gen_ai.token.type`` f
 tool-call event, as `rxstream.operators.first_token_timeout` counts it) and
 ``gen_ai.client.operation.time_per_output_chunk`` (gap between consecutive content deltas).
 
+Tool loops (`rxstream.tool_loop`: the first event is an `IterationStart`) get a span tree
+instead of one flat span, following semantic-conventions v1.41
+``docs/gen-ai/gen-ai-agent-spans.md`` ("Invoke agent internal span") and
+``docs/gen-ai/gen-ai-spans.md`` ("Inference", "Execute tool span")::
+
+    invoke_agent [{agent_name}]   INTERNAL  subscription → terminal or disposal
+    ├── chat {model}              CLIENT    iteration 1: IterationStart → StreamEnd
+    ├── execute_tool {tool name}  INTERNAL  the turn's StreamEnd → its ToolResult
+    ├── execute_tool {tool name}  INTERNAL  (one per executed call; parallel calls overlap)
+    └── chat {model}              CLIENT    iteration 2 ...
+
+* The parent is ``invoke_agent``, kind ``INTERNAL``: the loop is an agent running in this
+  process ("Invoke agent internal span": "Describes GenAI agent invocation within the same
+  process", examples LangChain and CrewAI agents), not one inference, so ``chat`` would
+  misreport it (and its usage would double-count the turns' usage). Attributes:
+  ``gen_ai.operation.name`` = ``invoke_agent``, ``gen_ai.agent.name`` (when given; the span
+  name is then ``invoke_agent {name}``, else ``invoke_agent``), ``gen_ai.provider.name`` and
+  ``gen_ai.request.model`` (from the first turn unless given), ``server.*``, the **total**
+  usage of all turns (``gen_ai.usage.*``, input counted as above) and the last turn's
+  ``gen_ai.response.finish_reasons``.
+* A ``chat`` span per model turn, child of the parent, with exactly the attributes of a plain
+  stream's span for that turn alone (usage of that turn) plus ``rxstream.iteration``. It
+  starts at `IterationStart`, which the loop emits right before sending the turn's request
+  (``rxstream/tools/loop.py``, ``start_turn``), so like a plain stream's span it covers the
+  time to first token; it ends at the turn's `StreamEnd`.
+* An ``execute_tool {gen_ai.tool.name}`` span per executed tool call, child of the parent:
+  ``gen_ai.operation.name`` = ``execute_tool``, ``gen_ai.tool.name``,
+  ``gen_ai.tool.call.id`` (the `ToolCallEnd` id), ``gen_ai.tool.type`` = ``function``
+  (executed client-side, semconv note on ``gen_ai.tool.type``). It starts when the turn that
+  asked for it ends — the loop starts the tools only after the turn's stream completed, so
+  a call that ended early in a turn has not started running at its `ToolCallEnd` — and ends
+  at its `ToolResult`. An error result: status ERROR and ``error.type`` = ``_OTHER`` (the
+  semconv fallback; a `ToolResult` carries a message, not an error class). With
+  ``capture_content=True`` only: ``gen_ai.tool.call.arguments`` (JSON),
+  ``gen_ai.tool.call.result`` and the error message as status description. Calls the loop
+  does not execute (turn cut at ``max_tokens``, the no-tools final turn) get no span.
+* Metrics are per model turn (the semconv "operation" is the request to the model, gen-ai-
+  metrics.md "Generative AI client metrics"): one ``gen_ai.client.operation.duration``,
+  ``gen_ai.client.token.usage`` pair, time to first chunk (from `IterationStart`) per turn,
+  with ``gen_ai.operation.name`` = ``chat``; none for the loop as a whole.
+* Disposal ends every open span (the running turn's ``chat``, the running tools'
+  ``execute_tool``, the parent) with ``rxstream.cancelled`` = ``True``; an error ends them
+  all with status ERROR and ``error.type`` = the error class.
+
 Nothing from the request is read (no prompt, no params, no headers), so no secret can
-reach a span or a metric; output text is recorded only with ``capture_content=True``.
+reach a span or a metric; output text, tool arguments and tool results are recorded only
+with ``capture_content=True``.
 """
 
 from __future__ import annotations
@@ -48,17 +93,33 @@ from typing import Any
 
 from rxstream._extras import require
 from rxstream.cassette import redact
-from rxstream.events import StreamEnd, StreamEvent, StreamStart, TextDelta, ThinkingDelta, Usage, UsageUpdate
+from rxstream.events import (
+    IterationEnd,
+    IterationStart,
+    StreamEnd,
+    StreamEvent,
+    StreamReset,
+    StreamStart,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    ToolResult,
+    Usage,
+    UsageUpdate,
+)
 from rxstream.response import ResponseAccumulator
 
 require("opentelemetry.trace", "otel")
 
 from opentelemetry import metrics as otel_metrics  # noqa: E402
 from opentelemetry import trace as otel_trace  # noqa: E402
-from opentelemetry.trace import SpanKind, Status, StatusCode  # noqa: E402
+from opentelemetry.context import Context  # noqa: E402
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode  # noqa: E402
 
 __all__ = [
     "ATTR_CANCELLED",
+    "ATTR_ITERATION",
     "GEN_AI_CLIENT_OPERATION_DURATION",
     "GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK",
     "GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK",
@@ -83,11 +144,23 @@ GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
 GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
 GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
 GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
+GEN_AI_AGENT_NAME = "gen_ai.agent.name"
+GEN_AI_TOOL_NAME = "gen_ai.tool.name"
+GEN_AI_TOOL_CALL_ID = "gen_ai.tool.call.id"
+GEN_AI_TOOL_TYPE = "gen_ai.tool.type"
+GEN_AI_TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"
+GEN_AI_TOOL_CALL_RESULT = "gen_ai.tool.call.result"
 SERVER_ADDRESS = "server.address"
 SERVER_PORT = "server.port"
 ERROR_TYPE = "error.type"
 ATTR_CANCELLED = "rxstream.cancelled"
 """Span and duration-metric attribute set to ``True`` when the subscriber disposed first."""
+ATTR_ITERATION = "rxstream.iteration"
+"""Attribute of a tool loop's ``chat`` span: the `IterationStart.iteration` it belongs to."""
+TOOL_ERROR_TYPE = "_OTHER"
+"""``error.type`` of an ``execute_tool`` span whose `ToolResult` is an error: the semconv
+fallback value (error-attributes registry, ``_OTHER``), since a `ToolResult` carries the
+error message, not a class."""
 
 GEN_AI_CLIENT_OPERATION_DURATION = "gen_ai.client.operation.duration"
 GEN_AI_CLIENT_TOKEN_USAGE = "gen_ai.client.token.usage"
@@ -137,6 +210,8 @@ class GenAIInstrumentation:
             the stream reports in `StreamStart`.
         server_address: ``server.address`` (e.g. ``api.anthropic.com``), when known.
         server_port: ``server.port``, when known.
+        agent_name: ``gen_ai.agent.name`` of a tool loop's ``invoke_agent`` span (its name
+            becomes ``invoke_agent {agent_name}``); unused for a plain stream.
 
     Raises:
         ConfigurationError: if ``opentelemetry-api`` is not installed (at import).
@@ -151,6 +226,7 @@ class GenAIInstrumentation:
         request_model: str | None = None,
         server_address: str | None = None,
         server_port: int | None = None,
+        agent_name: str | None = None,
     ) -> None:
         from rxstream import __version__
 
@@ -184,27 +260,38 @@ class GenAIInstrumentation:
         self.request_model = request_model
         self.server_address = server_address
         self.server_port = server_port
+        self.agent_name = agent_name
 
     def start(self, now: datetime) -> StreamTelemetry:
-        """Open the span of one subscription started at ``now`` (scheduler time)."""
+        """The telemetry of one subscription started at ``now`` (scheduler time)."""
         return StreamTelemetry(self, now)
 
 
-class StreamTelemetry:
-    """The span and measurements of one subscription; ends its span exactly once.
+class _Turn:
+    """One model request: its ``chat`` span and its metrics. No lock: the owner's lock guards it."""
 
-    Thread-safe: events arrive on the source's thread, disposal may come from any thread.
-    """
+    __slots__ = (
+        "content",
+        "finish_reason",
+        "first_chunk",
+        "last_chunk",
+        "metric_attributes",
+        "owner",
+        "span",
+        "start",
+        "usage",
+    )
 
-    def __init__(self, owner: GenAIInstrumentation, now: datetime) -> None:
-        self._owner = owner
-        self._lock = threading.Lock()
-        self._start = now
-        self._ended = False
-        self._first_chunk: datetime | None = None
-        self._last_chunk: datetime | None = None
-        self._usage: Usage | None = None
-        self._content = ResponseAccumulator() if owner.capture_content else None
+    def __init__(
+        self, owner: GenAIInstrumentation, now: datetime, parent: Context | None, iteration: int | None
+    ) -> None:
+        self.owner = owner
+        self.start = now
+        self.first_chunk: datetime | None = None
+        self.last_chunk: datetime | None = None
+        self.usage: Usage | None = None
+        self.finish_reason: str | None = None
+        self.content = ResponseAccumulator() if owner.capture_content else None
         attributes: dict[str, Any] = {GEN_AI_OPERATION_NAME: "chat"}
         if owner.request_model:
             attributes[GEN_AI_REQUEST_MODEL] = owner.request_model
@@ -212,70 +299,279 @@ class StreamTelemetry:
             attributes[SERVER_ADDRESS] = owner.server_address
             if owner.server_port is not None:
                 attributes[SERVER_PORT] = owner.server_port
-        self._metric_attributes: dict[str, Any] = dict(attributes)
+        self.metric_attributes: dict[str, Any] = dict(attributes)
+        if iteration is not None:
+            attributes[ATTR_ITERATION] = iteration
         name = f"chat {owner.request_model}" if owner.request_model else "chat"
-        self.span = owner.tracer.start_span(
-            name, kind=SpanKind.CLIENT, attributes=attributes, start_time=_ns(now)
+        self.span: Span = owner.tracer.start_span(
+            name, context=parent, kind=SpanKind.CLIENT, attributes=attributes, start_time=_ns(now)
         )
 
     def observe(self, event: StreamEvent, now: datetime) -> None:
-        """Account for ``event`` received at ``now``."""
-        with self._lock:
-            if self._ended:
-                return
-            if self._content is not None:
-                self._content.add(event)
-            kind = type(event)
-            if kind is TextDelta or kind is ThinkingDelta:
-                if event.text:  # type: ignore[union-attr]
-                    self._chunk(now)
-            elif kind is StreamStart:
-                self._on_start(event)  # type: ignore[arg-type]
-            elif kind is UsageUpdate:
-                self._usage = event.usage  # type: ignore[union-attr]
-            elif kind is StreamEnd:
-                self._on_end(event)  # type: ignore[arg-type]
-            elif event.type == "tool_call_start":
+        if self.content is not None:
+            self.content.add(event)
+        kind = type(event)
+        if kind is TextDelta or kind is ThinkingDelta:
+            if event.text:  # type: ignore[union-attr]
                 self._chunk(now)
+        elif kind is StreamStart:
+            self._on_start(event)  # type: ignore[arg-type]
+        elif kind is UsageUpdate:
+            self.usage = event.usage  # type: ignore[union-attr]
+        elif kind is StreamEnd:
+            self._on_end(event)  # type: ignore[arg-type]
+        elif kind is ToolCallStart:
+            self._chunk(now)
 
     def _chunk(self, now: datetime) -> None:
-        owner = self._owner
-        if self._first_chunk is None:
-            self._first_chunk = now
-            owner.time_to_first_chunk.record(_seconds(now, self._start), self._metric_attributes)
-        elif self._last_chunk is not None:
-            owner.time_per_output_chunk.record(_seconds(now, self._last_chunk), self._metric_attributes)
-        self._last_chunk = now
+        owner = self.owner
+        if self.first_chunk is None:
+            self.first_chunk = now
+            owner.time_to_first_chunk.record(_seconds(now, self.start), self.metric_attributes)
+        elif self.last_chunk is not None:
+            owner.time_per_output_chunk.record(_seconds(now, self.last_chunk), self.metric_attributes)
+        self.last_chunk = now
 
     def _on_start(self, event: StreamStart) -> None:
         span = self.span
         attrs = {GEN_AI_PROVIDER_NAME: provider_name(event.provider)}
         if event.model:
             attrs[GEN_AI_RESPONSE_MODEL] = event.model
-        request_model = self._owner.request_model or event.model
+        request_model = self.owner.request_model or event.model
         if request_model:
             attrs[GEN_AI_REQUEST_MODEL] = request_model
             span.update_name(f"chat {request_model}")
         span.set_attributes(attrs)
         if event.response_id:
             span.set_attribute(GEN_AI_RESPONSE_ID, event.response_id)
-        self._metric_attributes.update(attrs)
+        self.metric_attributes.update(attrs)
 
     def _on_end(self, event: StreamEnd) -> None:
-        self._usage = event.usage
+        self.usage = event.usage
         raw = (event.provider_details or {}).get("stop_reason")
-        self.span.set_attribute(GEN_AI_RESPONSE_FINISH_REASONS, [str(raw) if raw else event.stop_reason])
+        self.finish_reason = str(raw) if raw else event.stop_reason
+        self.span.set_attribute(GEN_AI_RESPONSE_FINISH_REASONS, [self.finish_reason])
+
+    def finish(self, now: datetime, error: Exception | None, cancelled: bool) -> None:
+        """Record usage and duration, set the terminal attributes, end the span at ``now``."""
+        owner, span = self.owner, self.span
+        attrs = dict(self.metric_attributes)
+        usage = self.usage
+        if usage is not None:
+            whole_prompt = usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens
+            _set_usage(span, whole_prompt, usage)
+            owner.token_usage.record(whole_prompt, {**attrs, GEN_AI_TOKEN_TYPE: "input"})
+            owner.token_usage.record(usage.output_tokens, {**attrs, GEN_AI_TOKEN_TYPE: "output"})
+        if self.content is not None:
+            span.set_attribute(GEN_AI_OUTPUT_MESSAGES, _output_messages(self.content))
+        if error is not None:
+            attrs[ERROR_TYPE] = _fail(span, error)
+        if cancelled:
+            attrs[ATTR_CANCELLED] = True
+            span.set_attribute(ATTR_CANCELLED, True)
+        owner.duration.record(_seconds(now, self.start), attrs)
+        span.end(end_time=_ns(now))
+
+
+def _set_usage(span: Span, whole_prompt: int, usage: Usage) -> None:
+    span.set_attribute(GEN_AI_USAGE_INPUT_TOKENS, whole_prompt)
+    span.set_attribute(GEN_AI_USAGE_OUTPUT_TOKENS, usage.output_tokens)
+    if usage.cache_read_tokens:
+        span.set_attribute(GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, usage.cache_read_tokens)
+    if usage.cache_write_tokens:
+        span.set_attribute(GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, usage.cache_write_tokens)
+
+
+def _fail(span: Span, error: Exception) -> str:
+    """Set ``error.type`` (the error's class) and status ERROR on ``span``; return the type."""
+    error_type = f"{type(error).__module__}.{type(error).__qualname__}"
+    span.set_attribute(ERROR_TYPE, error_type)
+    span.set_status(Status(StatusCode.ERROR, redact(str(error))))
+    return error_type
+
+
+class _ToolCall:
+    """A completed tool call of the current turn, waiting for its `ToolResult`."""
+
+    __slots__ = ("arguments", "name", "start")
+
+    def __init__(self, name: str, arguments: dict[str, Any]) -> None:
+        self.name = name
+        self.arguments = arguments
+        self.start: datetime | None = None  # set when the turn ends: the loop runs tools then
+
+
+class StreamTelemetry:
+    """The spans and measurements of one subscription; ends every span it opens exactly once.
+
+    A plain stream gets one ``chat`` span (opened at subscription). A tool loop — the first
+    event is an `IterationStart` (`rxstream.tool_loop`) — gets the span tree described in the
+    module docstring: an ``invoke_agent`` parent, a ``chat`` child per model turn and an
+    ``execute_tool`` child per tool execution.
+
+    Thread-safe: events arrive on the source's threads (model turns on the reader, tool
+    results on the tools' asyncio loop), disposal may come from any thread.
+    """
+
+    def __init__(self, owner: GenAIInstrumentation, now: datetime) -> None:
+        self._owner = owner
+        self._lock = threading.Lock()
+        self._start = now
+        self._ended = False
+        self._loop = False
+        self._turn: _Turn | None = None  # the open chat span
+        self._agent: Span | None = None  # the loop's invoke_agent span
+        self._agent_context: Context | None = None
+        self._agent_model = False  # gen_ai.request.model set on the agent span
+        self._calls: dict[str, _ToolCall] = {}
+        self._totals = [0, 0, 0, 0]  # whole prompt, output, cache read, cache write: all turns
+        self._usage_seen = False
+        self._last_finish_reason: str | None = None
+
+    @property
+    def span(self) -> Span | None:
+        """The subscription's root span: ``chat`` (plain stream) or ``invoke_agent`` (tool loop).
+
+        ``None`` until the first event or terminal decides which; its start time is the
+        subscription's either way.
+        """
+        return self._agent if self._loop else (self._turn.span if self._turn is not None else None)
+
+    def observe(self, event: StreamEvent, now: datetime) -> None:
+        """Account for ``event`` received at ``now``."""
+        with self._lock:
+            if self._ended:
+                return
+            turn = self._turn
+            if not self._loop:
+                if turn is None:
+                    if type(event) is IterationStart:
+                        self._open_agent()
+                        self._observe_loop(event, now)
+                        return
+                    turn = self._turn = _Turn(self._owner, self._start, None, None)
+                turn.observe(event, now)
+                return
+            self._observe_loop(event, now)
+
+    # -- tool loop ----------------------------------------------------------------------------
+
+    def _open_agent(self) -> None:
+        owner = self._owner
+        attributes: dict[str, Any] = {GEN_AI_OPERATION_NAME: "invoke_agent"}
+        if owner.agent_name:
+            attributes[GEN_AI_AGENT_NAME] = owner.agent_name
+        if owner.request_model:
+            attributes[GEN_AI_REQUEST_MODEL] = owner.request_model
+            self._agent_model = True
+        if owner.server_address:
+            attributes[SERVER_ADDRESS] = owner.server_address
+            if owner.server_port is not None:
+                attributes[SERVER_PORT] = owner.server_port
+        name = f"invoke_agent {owner.agent_name}" if owner.agent_name else "invoke_agent"
+        self._agent = owner.tracer.start_span(
+            name, kind=SpanKind.INTERNAL, attributes=attributes, start_time=_ns(self._start)
+        )
+        self._agent_context = otel_trace.set_span_in_context(self._agent)
+        self._loop = True
+
+    def _observe_loop(self, event: StreamEvent, now: datetime) -> None:
+        kind = type(event)
+        if kind is IterationStart:
+            if self._turn is not None:  # not in the loop grammar; never leave a span open
+                self._end_turn(now, None, cancelled=False)
+            self._calls.clear()
+            self._turn = _Turn(self._owner, now, self._agent_context, event.iteration)  # type: ignore[union-attr]
+            return
+        if kind is ToolResult:
+            self._tool_result(event, now)  # type: ignore[arg-type]
+            return
+        if kind is IterationEnd:
+            self._calls.clear()  # calls the loop did not execute get no span
+            return
+        turn = self._turn
+        if turn is None:
+            return
+        turn.observe(event, now)
+        if kind is ToolCallEnd:
+            self._calls[event.id] = _ToolCall(event.name, event.arguments)  # type: ignore[union-attr]
+        elif kind is StreamStart:
+            self._agent_start(event)  # type: ignore[arg-type]
+        elif kind is StreamReset:
+            self._calls.clear()  # a retry restarted the turn: its earlier calls are void
+        elif kind is StreamEnd:
+            if event.stop_reason != "max_tokens":  # type: ignore[union-attr]  # loop runs no tools then
+                for call in self._calls.values():
+                    call.start = now
+            self._end_turn(now, None, cancelled=False)
+
+    def _agent_start(self, event: StreamStart) -> None:
+        agent = self._agent
+        assert agent is not None
+        agent.set_attribute(GEN_AI_PROVIDER_NAME, provider_name(event.provider))
+        if not self._agent_model and event.model:
+            agent.set_attribute(GEN_AI_REQUEST_MODEL, event.model)
+            self._agent_model = True
+
+    def _end_turn(self, now: datetime, error: Exception | None, *, cancelled: bool) -> None:
+        turn = self._turn
+        if turn is None:
+            return
+        self._turn = None
+        turn.finish(now, error, cancelled)
+        usage = turn.usage
+        if usage is not None:
+            totals = self._totals
+            totals[0] += usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens
+            totals[1] += usage.output_tokens
+            totals[2] += usage.cache_read_tokens
+            totals[3] += usage.cache_write_tokens
+            self._usage_seen = True
+        if turn.finish_reason is not None:
+            self._last_finish_reason = turn.finish_reason
+
+    def _tool_span(self, name: str, call_id: str, call: _ToolCall | None, start: datetime) -> Span:
+        attributes: dict[str, Any] = {
+            GEN_AI_OPERATION_NAME: "execute_tool",
+            GEN_AI_TOOL_NAME: name,
+            GEN_AI_TOOL_CALL_ID: call_id,
+            GEN_AI_TOOL_TYPE: "function",
+        }
+        if self._owner.capture_content and call is not None:
+            attributes[GEN_AI_TOOL_CALL_ARGUMENTS] = json.dumps(call.arguments, ensure_ascii=False)
+        return self._owner.tracer.start_span(
+            f"execute_tool {name}",
+            context=self._agent_context,
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+            start_time=_ns(start),
+        )
+
+    def _tool_result(self, event: ToolResult, now: datetime) -> None:
+        call = self._calls.pop(event.tool_call_id, None)
+        start = call.start if call is not None and call.start is not None else now
+        span = self._tool_span(event.name, event.tool_call_id, call, start)
+        capture = self._owner.capture_content
+        if event.is_error:
+            span.set_attribute(ERROR_TYPE, TOOL_ERROR_TYPE)
+            description = redact(event.output) if capture else "the tool call failed"
+            span.set_status(Status(StatusCode.ERROR, description))
+        elif capture:
+            span.set_attribute(GEN_AI_TOOL_CALL_RESULT, event.output)
+        span.end(end_time=_ns(now))
+
+    # -- terminal -----------------------------------------------------------------------------
 
     def complete(self, now: datetime) -> None:
-        """The stream completed at ``now``: record usage and duration, end the span."""
+        """The stream completed at ``now``: record usage and duration, end the span(s)."""
         self._finish(now, error=None, cancelled=False)
 
     def fail(self, error: Exception, now: datetime) -> None:
-        """The stream failed at ``now``: status ERROR with ``error.type``, end the span."""
+        """The stream failed at ``now``: every open span gets status ERROR and ``error.type``."""
         self._finish(now, error=error, cancelled=False)
 
     def cancel(self, now: datetime) -> None:
-        """The subscriber disposed at ``now`` before a terminal: mark cancelled, end the span."""
+        """The subscriber disposed at ``now`` before a terminal: every open span ends, cancelled."""
         self._finish(now, error=None, cancelled=True)
 
     def _finish(self, now: datetime, *, error: Exception | None, cancelled: bool) -> None:
@@ -283,31 +579,40 @@ class StreamTelemetry:
             if self._ended:
                 return
             self._ended = True
-        owner, span = self._owner, self.span
-        attrs = dict(self._metric_attributes)
-        usage = self._usage
-        if usage is not None:
-            whole_prompt = usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens
-            span.set_attribute(GEN_AI_USAGE_INPUT_TOKENS, whole_prompt)
-            span.set_attribute(GEN_AI_USAGE_OUTPUT_TOKENS, usage.output_tokens)
-            if usage.cache_read_tokens:
-                span.set_attribute(GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, usage.cache_read_tokens)
-            if usage.cache_write_tokens:
-                span.set_attribute(GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, usage.cache_write_tokens)
-            owner.token_usage.record(whole_prompt, {**attrs, GEN_AI_TOKEN_TYPE: "input"})
-            owner.token_usage.record(usage.output_tokens, {**attrs, GEN_AI_TOKEN_TYPE: "output"})
-        if self._content is not None:
-            span.set_attribute(GEN_AI_OUTPUT_MESSAGES, _output_messages(self._content))
-        if error is not None:
-            error_type = f"{type(error).__module__}.{type(error).__qualname__}"
-            attrs[ERROR_TYPE] = error_type
-            span.set_attribute(ERROR_TYPE, error_type)
-            span.set_status(Status(StatusCode.ERROR, redact(str(error))))
-        if cancelled:
-            attrs[ATTR_CANCELLED] = True
-            span.set_attribute(ATTR_CANCELLED, True)
-        owner.duration.record(_seconds(now, self._start), attrs)
-        span.end(end_time=_ns(now))
+            if not self._loop:
+                turn = self._turn or _Turn(self._owner, self._start, None, None)
+                self._turn = turn
+                turn.finish(now, error, cancelled)
+                return
+            self._end_turn(now, error, cancelled=cancelled)
+            for call_id, call in self._calls.items():
+                if call.start is None:  # the turn did not end: the tool never started
+                    continue
+                span = self._tool_span(call.name, call_id, call, call.start)
+                if error is not None:
+                    _fail(span, error)
+                if cancelled:
+                    span.set_attribute(ATTR_CANCELLED, True)
+                span.end(end_time=_ns(now))
+            self._calls.clear()
+            agent = self._agent
+            assert agent is not None
+            if self._usage_seen:
+                whole_prompt, output, cache_read, cache_write = self._totals
+                usage = Usage(
+                    input_tokens=whole_prompt - cache_read - cache_write,
+                    output_tokens=output,
+                    cache_read_tokens=cache_read,
+                    cache_write_tokens=cache_write,
+                )
+                _set_usage(agent, whole_prompt, usage)
+            if self._last_finish_reason is not None:
+                agent.set_attribute(GEN_AI_RESPONSE_FINISH_REASONS, [self._last_finish_reason])
+            if error is not None:
+                _fail(agent, error)
+            if cancelled:
+                agent.set_attribute(ATTR_CANCELLED, True)
+            agent.end(end_time=_ns(now))
 
 
 def _output_messages(acc: ResponseAccumulator) -> str:

@@ -28,6 +28,7 @@ def traced(
     request_model: str | None = None,
     server_address: str | None = None,
     server_port: int | None = None,
+    agent_name: str | None = None,
     scheduler: abc.SchedulerBase | None = None,
 ) -> Callable[[Observable[StreamEvent]], Observable[StreamEvent]]:
     """Trace every subscription: one GenAI ``CLIENT`` span and the GenAI client metrics.
@@ -41,6 +42,18 @@ def traced(
     ``gen_ai.client.operation.time_to_first_chunk`` and
     ``gen_ai.client.operation.time_per_output_chunk``, all timed on the scheduler clock.
 
+    On a tool loop (`rxstream.tool_loop`, recognised by its first event, `IterationStart`)
+    the subscription's span is an ``invoke_agent`` ``INTERNAL`` span with the loop's total
+    usage, parent of one ``chat {model}`` ``CLIENT`` span per model turn (that turn's usage;
+    metrics per turn) and one ``execute_tool {tool name}`` ``INTERNAL`` span per executed tool
+    call (status ERROR for an error result); disposal or an error ends every open span. The
+    tree and the semconv sections it follows are in `rxstream.telemetry`::
+
+        loop:   I-S-t-T-E--R-J-I-S-t-E-J|
+        spans:  [invoke_agent ..................]
+                 [chat ---E]      [chat --E]
+                           [execute_tool R]
+
     Args:
         tracer_provider: OpenTelemetry ``TracerProvider``; default the global one.
         meter_provider: OpenTelemetry ``MeterProvider``; default the global one.
@@ -49,6 +62,8 @@ def traced(
         request_model: ``gen_ai.request.model``; default the model in `StreamStart`.
         server_address: ``server.address`` of the provider endpoint, when known.
         server_port: ``server.port``, when known (only with ``server_address``).
+        agent_name: ``gen_ai.agent.name`` of a tool loop's ``invoke_agent`` span, which is then
+            named ``invoke_agent {agent_name}``; ignored on a plain stream.
         scheduler: The clock (only ``scheduler.now`` is read). Default: the subscribe-time
             scheduler, else ``TimeoutScheduler`` (wall clock).
 
@@ -60,8 +75,8 @@ def traced(
             (``pip install 'rxstream[otel]'``) or an argument has the wrong type.
 
     Emits:
-        The source's events, completion and error unchanged; the span is ended before the
-        terminal is forwarded.
+        The source's events, completion and error unchanged; every span is ended before
+        the terminal is forwarded.
 
     Example:
         >>> stream.pipe(rso.traced(), rso.final()).run()  # doctest: +SKIP
@@ -70,6 +85,8 @@ def traced(
         raise ConfigurationError(f"capture_content must be a bool, got {type(capture_content).__name__}")
     if server_port is not None and (isinstance(server_port, bool) or not isinstance(server_port, int)):
         raise ConfigurationError(f"server_port must be an int, got {type(server_port).__name__}")
+    if agent_name is not None and not isinstance(agent_name, str):
+        raise ConfigurationError(f"agent_name must be a str, got {type(agent_name).__name__}")
     explicit = check_scheduler(scheduler)
     from rxstream.telemetry import GenAIInstrumentation
 
@@ -80,6 +97,7 @@ def traced(
         request_model=request_model,
         server_address=server_address,
         server_port=server_port,
+        agent_name=agent_name,
     )
 
     def _traced(source: Observable[StreamEvent]) -> Observable[StreamEvent]:
