@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, cast
 
 import anthropic
@@ -694,3 +696,13 @@ def test_tool_loop_disposal_mid_turn_and_error_mid_turn(otel: Otel) -> None:
     assert chat2.status.status_code is StatusCode.ERROR and root.status.status_code is StatusCode.ERROR
     assert (chat2.attributes or {})["error.type"] == "rxstream.errors.ProviderError"
     assert chat2.end_time == root.end_time == 2_200_000_000
+
+
+def test_the_docs_span_tree_example_prints_what_the_page_says(capsys: pytest.CaptureFixture[str]) -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "telemetry.md").read_text(encoding="utf-8")
+    section = page[page.index("## Tool loops: a span tree") :]
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    printed = re.search(r"prints\n\n```\n(.*?)```", section, re.DOTALL)
+    assert code is not None and printed is not None
+    exec(compile(code.group(1), "telemetry.md", "exec"), {"__name__": "__docs__"})
+    assert capsys.readouterr().out == printed.group(1)
