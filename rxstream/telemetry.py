@@ -1,10 +1,11 @@
 """OpenTelemetry GenAI telemetry for rxstream streams (extra ``rxstream[otel]``).
 
-`GenAIInstrumentation` turns one stream subscription into one ``CLIENT`` span and the GenAI
-client metrics, following the OpenTelemetry GenAI semantic conventions as published in
-semantic-conventions v1.41 (https://opentelemetry.io/docs/specs/semconv/gen-ai/gen-ai-spans/
-"Inference" and https://opentelemetry.io/docs/specs/semconv/gen-ai/gen-ai-metrics/) and as
-named by the ``opentelemetry-semantic-conventions`` package
+`GenAIInstrumentation` turns one stream subscription into one ``CLIENT`` span (a tool loop:
+a span tree, below) and the GenAI client metrics, following the OpenTelemetry GenAI
+semantic conventions as published in semantic-conventions v1.41
+(https://opentelemetry.io/docs/specs/semconv/gen-ai/gen-ai-spans/ "Inference" and
+https://opentelemetry.io/docs/specs/semconv/gen-ai/gen-ai-metrics/) and as named by the
+``opentelemetry-semantic-conventions`` package
 (``opentelemetry/semconv/_incubating/attributes/gen_ai_attributes.py`` and
 ``.../metrics/gen_ai_metrics.py``, version 0.66b2; a test compares every name below with the
 installed package). The operator ``rxstream.operators.traced`` is the Rx shell around it;
@@ -38,7 +39,9 @@ tool-call event, as `rxstream.operators.first_token_timeout` counts it) and
 Tool loops (`rxstream.tool_loop`: the first event is an `IterationStart`) get a span tree
 instead of one flat span, following semantic-conventions v1.41
 ``docs/gen-ai/gen-ai-agent-spans.md`` ("Invoke agent internal span") and
-``docs/gen-ai/gen-ai-spans.md`` ("Inference", "Execute tool span")::
+``docs/gen-ai/gen-ai-spans.md`` ("Inference", "Execute tool span") in
+github.com/open-telemetry/semantic-conventions (tag v1.41.0; after v1.44 these pages moved
+to the semantic-conventions-genai repository)::
 
     invoke_agent [{agent_name}]   INTERNAL  subscription → terminal or disposal
     ├── chat {model}              CLIENT    iteration 1: IterationStart → StreamEnd
@@ -112,6 +115,7 @@ from rxstream.response import ResponseAccumulator
 
 require("opentelemetry.trace", "otel")
 
+from opentelemetry import context as otel_context  # noqa: E402
 from opentelemetry import metrics as otel_metrics  # noqa: E402
 from opentelemetry import trace as otel_trace  # noqa: E402
 from opentelemetry.context import Context  # noqa: E402
@@ -417,6 +421,9 @@ class StreamTelemetry:
         self._owner = owner
         self._lock = threading.Lock()
         self._start = now
+        # The root span is opened at the first event (or terminal), on the source's thread;
+        # its parent is whatever span was current where the subscription was made.
+        self._parent: Context = otel_context.get_current()
         self._ended = False
         self._loop = False
         self._turn: _Turn | None = None  # the open chat span
@@ -449,7 +456,7 @@ class StreamTelemetry:
                         self._open_agent()
                         self._observe_loop(event, now)
                         return
-                    turn = self._turn = _Turn(self._owner, self._start, None, None)
+                    turn = self._turn = _Turn(self._owner, self._start, self._parent, None)
                 turn.observe(event, now)
                 return
             self._observe_loop(event, now)
@@ -470,7 +477,11 @@ class StreamTelemetry:
                 attributes[SERVER_PORT] = owner.server_port
         name = f"invoke_agent {owner.agent_name}" if owner.agent_name else "invoke_agent"
         self._agent = owner.tracer.start_span(
-            name, kind=SpanKind.INTERNAL, attributes=attributes, start_time=_ns(self._start)
+            name,
+            context=self._parent,
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+            start_time=_ns(self._start),
         )
         self._agent_context = otel_trace.set_span_in_context(self._agent)
         self._loop = True
@@ -580,7 +591,7 @@ class StreamTelemetry:
                 return
             self._ended = True
             if not self._loop:
-                turn = self._turn or _Turn(self._owner, self._start, None, None)
+                turn = self._turn or _Turn(self._owner, self._start, self._parent, None)
                 self._turn = turn
                 turn.finish(now, error, cancelled)
                 return

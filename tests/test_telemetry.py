@@ -706,3 +706,23 @@ def test_the_docs_span_tree_example_prints_what_the_page_says(capsys: pytest.Cap
     assert code is not None and printed is not None
     exec(compile(code.group(1), "telemetry.md", "exec"), {"__name__": "__docs__"})
     assert capsys.readouterr().out == printed.group(1)
+
+
+def test_spans_are_children_of_the_span_current_at_subscription(otel: Otel) -> None:
+    """Events arrive on reader and tool threads; the parent is taken where subscribe ran."""
+    tracer = otel.tracer_provider.get_tracer("app")
+    with tracer.start_as_current_span("handle request") as outer:
+        _, error = run_loop(otel, [TWO_CALLS, ANSWER], [get_weather, get_time])
+        with ProviderEmulator(ResponseScript(text="Plain.")) as emu:
+            client = anthropic.Anthropic(api_key=SECRET_KEY, base_url=emu.anthropic_base_url)
+            stream = rxs.from_anthropic(
+                client, model=MODEL, max_tokens=64, messages=[{"role": "user", "content": "Hi"}]
+            )
+            stream.pipe(otel.traced(), rso.final()).run()
+            client.close()
+    assert error is None
+    outer_id = outer.get_span_context().span_id
+    spans = otel.spans()
+    roots = [s for s in spans if s.parent is not None and s.parent.span_id == outer_id]
+    assert sorted(s.name for s in roots) == [f"chat {SERVED}", "invoke_agent"]
+    assert len(spans) == 5 + 1 + 1  # the loop's tree, the plain stream's span, the outer span
