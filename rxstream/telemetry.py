@@ -74,10 +74,14 @@ to the semantic-conventions-genai repository)::
   ``capture_content=True`` only: ``gen_ai.tool.call.arguments`` (JSON),
   ``gen_ai.tool.call.result`` and the error message as status description. Calls the loop
   does not execute (turn cut at ``max_tokens``, the no-tools final turn) get no span.
-* Metrics are per model turn (the semconv "operation" is the request to the model, gen-ai-
-  metrics.md "Generative AI client metrics"): one ``gen_ai.client.operation.duration``,
-  ``gen_ai.client.token.usage`` pair, time to first chunk (from `IterationStart`) per turn,
-  with ``gen_ai.operation.name`` = ``chat``; none for the loop as a whole.
+* Metrics are per model turn: one ``gen_ai.client.operation.duration``, one
+  ``gen_ai.client.token.usage`` pair and the chunk timings (time to first chunk counted from
+  `IterationStart`) per turn, with ``gen_ai.operation.name`` = ``chat``, as for a plain
+  stream; none for the loop as a whole (its time is on the ``invoke_agent`` span). The
+  metrics page ("Generative AI client metrics": "An operation may be a request to an LLM, a
+  function call, or some other distinct action") would also allow ``execute_tool`` and
+  ``invoke_agent`` durations; they are not recorded, so the ``chat`` distribution is the
+  same whether a request ran alone or in a loop.
 * Disposal ends every open span (the running turn's ``chat``, the running tools'
   ``execute_tool``, the parent) with ``rxstream.cancelled`` = ``True``; an error ends them
   all with status ERROR and ``error.type`` = the error class.

@@ -47,18 +47,23 @@ def traced(
     usage, parent of one ``chat {model}`` ``CLIENT`` span per model turn (that turn's usage;
     metrics per turn) and one ``execute_tool {tool name}`` ``INTERNAL`` span per executed tool
     call (status ERROR for an error result); disposal or an error ends every open span. The
-    tree and the semconv sections it follows are in `rxstream.telemetry`::
+    tree and the semconv sections it follows are in `rxstream.telemetry` (``I``
+    IterationStart, ``S``/``E`` a turn's StreamStart/StreamEnd, ``T`` a tool call, ``R`` its
+    ToolResult, ``J`` IterationEnd)::
 
-        loop:   I-S-t-T-E--R-J-I-S-t-E-J|
-        spans:  [invoke_agent ..................]
-                 [chat ---E]      [chat --E]
-                           [execute_tool R]
+        events:        I-S-t-T-E---R-J-I-S-t-E-J|
+        invoke_agent:  [------------------------]
+        chat:          [-------]       [-----]
+        execute_tool:          [---]
 
     Args:
         tracer_provider: OpenTelemetry ``TracerProvider``; default the global one.
         meter_provider: OpenTelemetry ``MeterProvider``; default the global one.
-        capture_content: Also record the output text and tool calls on the span
-            (``gen_ai.output.messages``). Off by default: content may be sensitive.
+        capture_content: Also record the output text and tool calls on the ``chat`` span
+            (``gen_ai.output.messages``) and, in a tool loop, each tool call's arguments,
+            result and error message on its ``execute_tool`` span
+            (``gen_ai.tool.call.arguments`` / ``.result``). Off by default: content may be
+            sensitive.
         request_model: ``gen_ai.request.model``; default the model in `StreamStart`.
         server_address: ``server.address`` of the provider endpoint, when known.
         server_port: ``server.port``, when known (only with ``server_address``).
