@@ -263,7 +263,8 @@ def display_stream(
         stream: The cold event stream (e.g. ``rxs.from_openai(client, ...)``).
         interval: Minimum seconds between two display updates (> 0).
         show_thinking: Show the thinking text in a collapsed section.
-        show_tools: Show tool calls (name and arguments as they stream).
+        show_tools: Show tool calls (name and arguments as they stream) and, in a tool loop
+            (`rxstream.tool_loop`), each call's `ToolResult`.
         show_stats: Show the footer: TTFT, tokens/s, input/output tokens, stop reason.
         stop_button: Also show an ipywidgets "Stop" button that disposes the stream (needs
             ``ipywidgets``; ignored when it is not installed).
