@@ -305,18 +305,20 @@ def sync_sse_session(
             return
         normaliser.request_id = _header(http_response.headers, *request_id_headers)
         decoder = SSEDecoder()
+        events_of = decoder.iter_feed  # lazy: a chunk's first event is not held back by the rest
         feed = normaliser.feed_sse
         check = _BodyCheck(http_response, provider)
         try:
             for chunk in http_response.iter_bytes():
-                events = decoder.feed(chunk)
-                if not events:
-                    if not check.seen:
-                        check.no_event(chunk)
+                if check.seen:
+                    for sse in events_of(chunk):
+                        yield from feed(sse.event, sse.data)
                     continue
-                check.seen = True
-                for sse in events:
+                for sse in events_of(chunk):
+                    check.seen = True
                     yield from feed(sse.event, sse.data)
+                if not check.seen:
+                    check.no_event(chunk)
         except StreamError:
             raise
         except Exception as exc:
@@ -362,19 +364,17 @@ async def async_sse_session(
         _abort_while_reading(http_response, control)
         normaliser.request_id = _header(http_response.headers, *request_id_headers)
         decoder = SSEDecoder()
+        events_of = decoder.iter_feed  # lazy: a chunk's first event is not held back by the rest
         feed = normaliser.feed_sse
         check = _BodyCheck(http_response, provider)
         try:
             async for chunk in http_response.aiter_bytes():
-                events = decoder.feed(chunk)
-                if not events:
-                    if not check.seen:
-                        check.no_event(chunk)
-                    continue
-                check.seen = True
-                for sse in events:
+                for sse in events_of(chunk):
+                    check.seen = True
                     for event in feed(sse.event, sse.data):
                         yield event
+                if not check.seen:
+                    check.no_event(chunk)
         except StreamError:
             raise
         except Exception as exc:
