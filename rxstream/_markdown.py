@@ -58,13 +58,15 @@ def safe_markdown(text: str) -> str:
     as a plain ``<``: the text can no longer contain raw HTML (CommonMark 0.31 §6.6). Fenced
     code is left alone (Markdown shows it verbatim). Inline code spans are escaped too,
     because whether a backtick opens a span depends on the whole inline parse; there such a
-    ``<`` shows as ``&lt;`` (a cosmetic cost, never an injection).
+    ``<`` shows as ``&lt;`` (a cosmetic cost, never an injection). A fence still open at
+    the end (a code block being streamed) is closed, so the sections rendered after the
+    text (tool calls, the footer) are not swallowed by it.
 
     Example:
         >>> safe_markdown("Hi <script>x</script>, 1 < 2")
         'Hi &lt;script>x&lt;/script>, 1 < 2'
     """
-    if "<" not in text:
+    if "<" not in text and "```" not in text and "~~~" not in text:
         return text
     out: list[str] = []
     fence: str | None = None
@@ -86,6 +88,8 @@ def safe_markdown(text: str) -> str:
             and not line.strip().strip(closing[0])
         ):
             fence = None
+    if fence is not None:  # still streaming a code block: close it, so what follows stays Markdown
+        out.append(fence)
     return "\n".join(out)
 
 

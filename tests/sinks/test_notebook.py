@@ -13,7 +13,7 @@ from nbclient import NotebookClient
 
 import rxstream as rxs
 from rxstream._markdown import safe_markdown
-from rxstream.errors import ConfigurationError
+from rxstream.errors import ConfigurationError, StreamInterruptedError
 from rxstream.events import (
     IterationEnd,
     IterationStart,
@@ -27,7 +27,8 @@ from rxstream.events import (
     ToolResult,
     Usage,
 )
-from rxstream.testing import ProviderEmulator, ResponseScript, ScriptedToolCall, ToolConversation
+from rxstream.notebook import StreamDisplay
+from rxstream.testing import Fault, ProviderEmulator, ResponseScript, ScriptedToolCall, ToolConversation
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
@@ -178,10 +179,12 @@ def test_safe_markdown_keeps_markdown_and_code_but_no_raw_html() -> None:
         "~~~\n<x>\n~~~~\n"
         "&lt;y>"
     )
-    # a fence that is never closed runs to the end (CommonMark), and an info string with a
-    # backtick does not open one
-    assert safe_markdown("```\n<b>") == "```\n<b>"
+    # a fence still open (streaming) is closed, so the sections after the text stay Markdown;
+    # an info string with a backtick does not open a fence (CommonMark 0.31 §4.5)
+    assert safe_markdown("```py\n<b>") == "```py\n<b>\n```"
+    assert safe_markdown("````\n```\n<b>") == "````\n```\n<b>\n````"
     assert safe_markdown("```a`b\n<b>") == "```a`b\n&lt;b>"
+    assert safe_markdown("plain text") == "plain text"
 
 
 def loop_events() -> list[StreamEvent]:
@@ -244,25 +247,25 @@ def test_tool_loop_result_reprs_show_iterations_tool_results_and_totals_escaped(
     )
 
 
-def test_tool_loop_display_outside_a_kernel_shows_each_tool_result() -> None:
-    """The sink's loop view on a real tool loop (sync client, tools on the private loop)."""
+@rxs.tool
+def shout(word: str) -> str:
+    """Upper-case a word.
 
-    @rxs.tool
-    def shout(word: str) -> str:
-        """Upper-case a word.
+    Args:
+        word: The word.
+    """
+    return f"<{word.upper()}>"
 
-        Args:
-            word: The word.
-        """
-        return f"<{word.upper()}>"
 
+def show_shout_loop(answer: ResponseScript) -> StreamDisplay:
+    """A real tool loop (sync client, the tool on the private loop) in `display_stream`, ended."""
     conversation = ToolConversation(
         [
             ResponseScript(
                 tool_calls=[ScriptedToolCall(id="c1", name="shout", arguments='{"word": "hey"}')],
                 stop_reason="tool_use",
             ),
-            ResponseScript(text="It shouted HEY."),
+            answer,
         ]
     )
     with ProviderEmulator(responder=conversation) as emu:
@@ -274,14 +277,34 @@ def test_tool_loop_display_outside_a_kernel_shows_each_tool_result() -> None:
         shown = rxs.notebook.display_stream(loop, interval=0.05)
         assert shown._done.wait(10)
         client.close()
+    return shown
+
+
+def test_tool_loop_display_outside_a_kernel_shows_each_tool_result() -> None:
+    shown = show_shout_loop(ResponseScript(text="It shouted HEY."))
     markdown = shown.markdown()
     assert shown.error is None and shown.response.text == "It shouted HEY."  # the last iteration
     assert "<code>shout</code> → ✅ result" in markdown and "```\n<HEY>\n```" in markdown
     assert markdown.index("**Iteration 1**") < markdown.index("<HEY>") < markdown.index("**Iteration 2**")
     assert "It shouted HEY." in markdown and "2 iterations · 1 tool call" in markdown
-    assert "stop: end_turn" in markdown
+    assert "stop: end_turn" in markdown and "TTFT" in markdown
     loop_result = shown.loop_result
     assert loop_result is not None and loop_result.tool_results[0].output == "<HEY>"
+
+
+def test_tool_loop_display_shows_an_error_in_place_after_the_earlier_iterations() -> None:
+    shown = show_shout_loop(
+        ResponseScript(text="It shouted HEY and then", fault=Fault(kind="drop", after_events=6))
+    )
+    markdown = shown.markdown()
+    assert isinstance(shown.error, StreamInterruptedError)
+    assert "```\n<HEY>\n```" in markdown  # the completed iteration stays
+    assert markdown.index("<HEY>") < markdown.index("**Iteration 2**") < markdown.index("It shouted")
+    assert markdown.rstrip().endswith(
+        "StreamInterruptedError: " + str(shown.error).replace("<", "&lt;") + "**"
+    )
+    loop_result = shown.loop_result
+    assert loop_result is not None and loop_result.iterations == 1
 
 
 def assert_notebook_display(updates: list[tuple[str, str]]) -> str:
@@ -346,7 +369,7 @@ def test_tool_loop_notebook() -> None:
     assert (
         "<code>divide</code> → ❌ error" in failing and "ZeroDivisionError: float division by zero" in failing
     )
-    assert "Dividing by zero is undefined" in failing
+    assert "Dividing by zero is undefined: 1 / 0 has no answer." in failing
     assert "multiply -> '42.0'" in printed(client)
     (*_, result) = cell_outputs(nb, "result = await loop.pipe(rso.loop_result())")
     assert result["output_type"] == "execute_result"
