@@ -3,6 +3,10 @@
 * each operator alone: µs/event added over a bare subscription, on 50,000 in-memory events
   (45,000 one-word text deltas among stream start/usage/end and tool calls), read on the
   current thread; median of 5 runs;
+* chains of 5 operators (``python benchmarks/operators.py --chains``): µs/event in total
+  (bare subscription included) on the same events, contenders interleaved (bare, chain 1,
+  chain 2, ... per round), median of ``--repeat`` rounds (default 9), plus the median of the
+  per-round differences to the bare subscription;
 * callback overhead per `StreamHandler` attached with `rxstream.handlers.attach`;
 * memory held by a paused stream at its bound (`pausable(max_buffered=N)`), measured with
   tracemalloc while the producer is blocked.
@@ -10,6 +14,7 @@
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import threading
 import time
@@ -83,6 +88,82 @@ OPERATORS: dict[str, Callable[[], Callable[[Observable[Any]], Observable[Any]]]]
     "take_until_cancelled(Subject)": lambda: rso.take_until_cancelled(Subject()),
     "ops.map (stock, for scale)": lambda: ops.map(lambda e: e),
 }
+
+
+def _chains() -> dict[str, Callable[[], list[Callable[[Observable[Any]], Observable[Any]]]]]:
+    """Realistic chains of 5 operators, as ``pipe`` would apply them (source first)."""
+    return {
+        "pausable → idle_timeout → retry_stream → coalesce_text → stream_stats": lambda: [
+            rso.pausable(BehaviorSubject(True)),
+            rso.idle_timeout(30),
+            rso.retry_stream(),
+            rso.coalesce_text(0.05),
+            rso.stream_stats(),
+        ],
+        "first_token_timeout → idle_timeout → total_timeout → retry_stream → final": lambda: [
+            rso.first_token_timeout(30),
+            rso.idle_timeout(30),
+            rso.total_timeout(300),
+            rso.retry_stream(),
+            rso.final(),
+        ],
+        "take_until_cancelled → idle_timeout → retry_stream → coalesce_text → text": lambda: [
+            rso.take_until_cancelled(Subject()),
+            rso.idle_timeout(30),
+            rso.retry_stream(),
+            rso.coalesce_text(0.05),
+            rso.text(),
+        ],
+        "first_token_timeout → retry_stream → pausable → take_until_cancelled → throttle_snapshots": lambda: [
+            rso.first_token_timeout(30),
+            rso.retry_stream(),
+            rso.pausable(BehaviorSubject(True)),
+            rso.take_until_cancelled(Subject()),
+            rso.throttle_snapshots(0.1),
+        ],
+        "idle_timeout → retry_stream → pausable → take_until_cancelled → stream_stats": lambda: [
+            rso.idle_timeout(30),
+            rso.retry_stream(),
+            rso.pausable(BehaviorSubject(True)),
+            rso.take_until_cancelled(Subject()),
+            rso.stream_stats(),
+        ],
+    }
+
+
+def chain_costs(repeat: int = 9) -> list[dict[str, Any]]:
+    """Chains of 5 operators against the bare subscription, interleaved round by round."""
+    events = make_events()
+    n = len(events)
+    chains = _chains()
+    times: dict[str, list[float]] = {"(bare subscription)": []}
+    times.update({name: [] for name in chains})
+    run_through(events, None)  # warm-up
+    for _ in range(repeat):
+        times["(bare subscription)"].append(run_through(events, None))
+        for name, build in chains.items():
+            steps = build()
+            times[name].append(run_through(events, lambda source, steps=steps: source.pipe(*steps)))
+    bare = times["(bare subscription)"]
+    rows = []
+    for name, values in times.items():
+        rows.append(
+            {
+                "chain": name,
+                "us_per_event": statistics.median(values) / n * 1e6,
+                "us_per_event_added": statistics.median(v - b for v, b in zip(values, bare, strict=True))
+                / n
+                * 1e6,
+            }
+        )
+    return rows
+
+
+def print_chains(rows: list[dict[str, Any]]) -> None:
+    print("| chain of 5 (50k in-memory events, interleaved rounds) | µs/event total | µs/event added |")
+    print("|---|---:|---:|")
+    for row in rows:
+        print(f"| {row['chain']} | {row['us_per_event']:.2f} | {row['us_per_event_added']:.2f} |")
 
 
 def operator_costs(repeat: int = 5) -> list[dict[str, Any]]:
@@ -178,13 +259,24 @@ def print_tables(
     )
 
 
-def main() -> dict[str, Any]:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--chains", action="store_true", help="only the chains of 5 operators")
+    parser.add_argument("--repeat", type=int, default=9, help="interleaved rounds for the chains")
+    args = parser.parse_args([] if argv is None else argv)
+    chain_rows = chain_costs(args.repeat)
+    print_chains(chain_rows)
+    print()
+    if args.chains:
+        return {"chains": chain_rows}
     op_rows = operator_costs()
     handler_rows = handler_costs()
     memory = paused_memory()
     print_tables(op_rows, handler_rows, memory)
-    return {"operators": op_rows, "handlers": handler_rows, "paused_memory": memory}
+    return {"chains": chain_rows, "operators": op_rows, "handlers": handler_rows, "paused_memory": memory}
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:])
