@@ -5,8 +5,9 @@
   current thread; median of 5 runs;
 * chains of 5 operators (``python benchmarks/operators.py --chains``): µs/event in total
   (bare subscription included) on the same events, contenders interleaved (bare, chain 1,
-  chain 2, ... per round), median of ``--repeat`` rounds (default 9), plus the median of the
-  per-round differences to the bare subscription;
+  chain 2, ... per round), median of ``--repeat`` rounds (default 9): CPU time of the
+  reading thread (robust to other load on the machine) and wall time, plus the median of the
+  per-round CPU differences to the bare subscription;
 * callback overhead per `StreamHandler` attached with `rxstream.handlers.attach`;
 * memory held by a paused stream at its bound (`pausable(max_buffered=N)`), measured with
   tracemalloc while the producer is blocked.
@@ -131,39 +132,67 @@ def _chains() -> dict[str, Callable[[], list[Callable[[Observable[Any]], Observa
     }
 
 
+def _timed_run(
+    events: list[StreamEvent], steps: list[Callable[[Observable[Any]], Observable[Any]]]
+) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the reading thread) for one subscription through ``steps``."""
+    source: Observable[Any] = reactivex.from_iterable(events)
+    stream = source.pipe(*steps) if steps else source
+    done = threading.Event()
+    c0 = time.thread_time()
+    t0 = time.perf_counter()
+    stream.subscribe(lambda _: None, lambda e: done.set(), done.set, scheduler=CurrentThreadScheduler())
+    done.wait(120)
+    return time.perf_counter() - t0, time.thread_time() - c0
+
+
 def chain_costs(repeat: int = 9) -> list[dict[str, Any]]:
-    """Chains of 5 operators against the bare subscription, interleaved round by round."""
+    """Chains of 5 operators against the bare subscription, interleaved round by round.
+
+    Each row: median wall µs/event, median CPU µs/event of the reading thread (the events
+    are read synchronously on it, so this is the chain's cost without the time the thread
+    waited for a core on a loaded machine), and the median of the per-round CPU differences
+    to the bare subscription.
+    """
     events = make_events()
     n = len(events)
-    chains = _chains()
-    times: dict[str, list[float]] = {"(bare subscription)": []}
-    times.update({name: [] for name in chains})
-    run_through(events, None)  # warm-up
+    contenders: dict[str, Callable[[], list[Callable[[Observable[Any]], Observable[Any]]]]] = {
+        "(bare subscription)": list
+    }
+    contenders.update(_chains())
+    wall: dict[str, list[float]] = {name: [] for name in contenders}
+    cpu: dict[str, list[float]] = {name: [] for name in contenders}
+    _timed_run(events, [])  # warm-up
     for _ in range(repeat):
-        times["(bare subscription)"].append(run_through(events, None))
-        for name, build in chains.items():
-            steps = build()
-            times[name].append(run_through(events, lambda source, steps=steps: source.pipe(*steps)))
-    bare = times["(bare subscription)"]
-    rows = []
-    for name, values in times.items():
-        rows.append(
-            {
-                "chain": name,
-                "us_per_event": statistics.median(values) / n * 1e6,
-                "us_per_event_added": statistics.median(v - b for v, b in zip(values, bare, strict=True))
-                / n
-                * 1e6,
-            }
-        )
-    return rows
+        for name, build in contenders.items():
+            w, c = _timed_run(events, build())
+            wall[name].append(w)
+            cpu[name].append(c)
+    bare = cpu["(bare subscription)"]
+    per_event = 1e6 / n
+    return [
+        {
+            "chain": name,
+            "us_per_event_wall": statistics.median(wall[name]) * per_event,
+            "us_per_event": statistics.median(cpu[name]) * per_event,
+            "us_per_event_added": statistics.median(v - b for v, b in zip(cpu[name], bare, strict=True))
+            * per_event,
+        }
+        for name in contenders
+    ]
 
 
 def print_chains(rows: list[dict[str, Any]]) -> None:
-    print("| chain of 5 (50k in-memory events, interleaved rounds) | µs/event total | µs/event added |")
-    print("|---|---:|---:|")
+    print(
+        "| chain of 5 (50k in-memory events, interleaved rounds) | CPU µs/event | CPU µs/event added "
+        "| wall µs/event |"
+    )
+    print("|---|---:|---:|---:|")
     for row in rows:
-        print(f"| {row['chain']} | {row['us_per_event']:.2f} | {row['us_per_event_added']:.2f} |")
+        print(
+            f"| {row['chain']} | {row['us_per_event']:.2f} | {row['us_per_event_added']:.2f} "
+            f"| {row['us_per_event_wall']:.2f} |"
+        )
 
 
 def operator_costs(repeat: int = 5) -> list[dict[str, Any]]:

@@ -200,32 +200,33 @@ def retry_stream(
             first_of_attempt = True
             content_in_attempt = False
             content_since_reset = False
-            last_stream_id: str | None = None
-            last_seq = -1
+            last_event: StreamEvent | None = None  # the latest event emitted (for a reset's ids)
+            add = emitted.add
+            forward = observer.on_next
 
             def on_next(event: StreamEvent) -> None:
-                nonlocal first_of_attempt, content_in_attempt, content_since_reset, last_stream_id, last_seq
+                nonlocal first_of_attempt, content_in_attempt, content_since_reset, last_event
                 if disposed:
                     return
                 if first_of_attempt:
                     first_of_attempt = False
-                    if content_since_reset and last_stream_id is not None:
+                    if content_since_reset and last_event is not None:
                         reset = StreamReset(
-                            stream_id=last_stream_id,
-                            seq=last_seq + 1,
+                            stream_id=last_event.stream_id,
+                            seq=last_event.seq + 1,
                             attempt=attempt,
                             discarded_text=emitted.text,
                         )
                         content_since_reset = False
-                        emitted.add(reset)
-                        observer.on_next(reset)
-                if isinstance(event, _CONTENT):
+                        add(reset)
+                        forward(reset)
+                # Content in this attempt implies content since the last reset: test once.
+                if not content_in_attempt and isinstance(event, _CONTENT):
                     content_in_attempt = True
                     content_since_reset = True
-                last_stream_id = event.stream_id
-                last_seq = event.seq
-                emitted.add(event)
-                observer.on_next(event)
+                last_event = event
+                add(event)
+                forward(event)
 
             def on_error(error: Exception) -> None:
                 if disposed:

@@ -24,6 +24,7 @@ from rxstream.operators._core import (
     check_seconds,
     is_first_token,
     resolve_scheduler,
+    scheduler_clock,
     to_timedelta,
 )
 
@@ -263,12 +264,13 @@ def stream_stats(
             timer = SerialDisposable()
             tracker = StatsTracker()
             started: datetime = sched.now
+            # Seconds since subscription: exact on virtual time (datetime arithmetic),
+            # time.monotonic on real-time schedulers (see scheduler_clock).
+            seconds = scheduler_clock(sched)
+            observe = tracker.observe
             tracker.start(0.0)
             ticks = 0
             stopped = False
-
-            def seconds() -> float:  # exact to the microsecond: datetime arithmetic
-                return (sched.now - started).total_seconds()
 
             def arm() -> None:  # caller holds the lock
                 if period is None:
@@ -289,7 +291,7 @@ def stream_stats(
             def on_next(event: StreamEvent) -> None:
                 with lock:
                     if not stopped:
-                        tracker.observe(event, seconds())
+                        observe(event, seconds())
 
             def finish(error: Exception | None) -> None:
                 nonlocal stopped
