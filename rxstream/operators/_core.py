@@ -145,20 +145,19 @@ def resolve_scheduler(
 
 
 def scheduler_clock(scheduler: abc.SchedulerBase) -> Callable[[], float]:
-    """Return a clock: seconds elapsed on ``scheduler``'s time since this call, as a float.
+    """Return a clock of ``scheduler``'s time in seconds (a float; only differences count).
 
     A scheduler whose ``now`` is reactivex's system clock (every real-time scheduler:
-    timeout, thread pool, new thread, event loop, asyncio) is read through
-    `time.monotonic`, which measures the same real time as its relative timers (they wait
-    with ``threading.Timer`` / ``loop.call_later``, both monotonic) for about a tenth of the
-    cost of ``scheduler.now`` (a `datetime`), and is immune to wall-clock steps. Any other
+    timeout, thread pool, new thread, event loop, asyncio) is read through `time.monotonic`
+    itself: it measures the same real time as the scheduler's relative timers (they wait with
+    ``threading.Timer`` / ``loop.call_later``, both monotonic), is immune to wall-clock
+    steps, and costs a tenth of ``scheduler.now`` (a timezone-aware `datetime`). Any other
     scheduler — ``TestScheduler`` and every virtual-time scheduler — is read through
-    ``scheduler.now``, so marble tests stay exact to the microsecond.
+    ``scheduler.now`` as seconds since this call (0.0 at the call), so marble tests stay exact
+    to the microsecond.
     """
     if getattr(type(scheduler), "now", None) is Scheduler.now:
-        monotonic = time.monotonic
-        mono_origin = monotonic()
-        return lambda: monotonic() - mono_origin
+        return time.monotonic
     origin = scheduler.now
     return lambda: (scheduler.now - origin).total_seconds()
 

@@ -125,6 +125,24 @@ class _Pausable(Generic[_T]):
     ``waiting``, so the drain notifies the condition only when somebody waits.
     """
 
+    __slots__ = (
+        "cond",
+        "demand_waiters",
+        "disposed",
+        "done",
+        "emitted",
+        "emitting",
+        "lock",
+        "max_buffered",
+        "observer",
+        "open",
+        "queue",
+        "terminal",
+        "upstream",
+        "valve_subscription",
+        "waiting",
+    )
+
     def __init__(self, observer: abc.ObserverBase[_T], max_buffered: int) -> None:
         self.observer = observer
         self.max_buffered = max_buffered

@@ -138,9 +138,11 @@ def _serialized(source: Observable[_T], lock: threading.RLock) -> Observable[_T]
     def subscribe(
         observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
+        forward = observer.on_next
+
         def on_next(value: _T) -> None:
             with lock:
-                observer.on_next(value)
+                forward(value)
 
         def on_error(error: Exception) -> None:
             with lock:
