@@ -86,9 +86,11 @@ def idle_timeout(
     """Fail with `IdleTimeout` when no event arrives for ``seconds`` (from subscription on).
 
     ``Observable[StreamEvent] -> Observable[StreamEvent]``. Any event resets the clock. The
-    operator keeps **one** timer per subscription: each event only records
-    ``scheduler.now``; when the timer fires it compares the time since the last event with
-    the limit and re-arms itself for the remainder, or fails. ``ops.timeout(seconds)`` does
+    operator keeps **one** timer per subscription: each event only records the scheduler's
+    time (``scheduler.now`` on virtual-time schedulers such as ``TestScheduler``; on
+    real-time schedulers the monotonic clock their timers wait on, which is ten times
+    cheaper); when the timer fires it compares the time since the last event with the limit
+    and re-arms itself for the remainder (to the microsecond), or fails. ``ops.timeout(seconds)`` does
     the same job with a bare ``Exception('Timeout')``, no partial response and a new timer
     (a new thread on the default scheduler) for every event.
 

@@ -284,3 +284,32 @@ def test_error_notification_object_is_the_source_error() -> None:
     results = scheduler.start(lambda: source.pipe(pausable(reactivex.never())))
     assert isinstance(results.messages[0].value, OnError)
     assert results.messages[0].value.exception is error
+
+
+def test_deliveries_never_overlap_and_keep_order_while_the_valve_flips() -> None:
+    """The producer's fast path and the valve thread's drain never deliver at the same time."""
+    source = ThreadSource(20_000)
+    valve: BehaviorSubject[bool] = BehaviorSubject(True)
+    got: list[int] = []
+    overlaps = [0]
+    busy = threading.Lock()
+    done = threading.Event()
+
+    def deliver(item: int) -> None:
+        if not busy.acquire(blocking=False):
+            overlaps[0] += 1
+            return
+        try:
+            got.append(item)
+        finally:
+            busy.release()
+
+    source.observable().pipe(pausable(valve, max_buffered=8)).subscribe(deliver, on_completed=done.set)
+    flips = 0
+    while not done.is_set():
+        valve.on_next(flips % 2 == 1)
+        flips += 1
+    valve.on_next(True)
+    assert done.wait(5)
+    assert overlaps[0] == 0
+    assert got == list(range(20_000))
