@@ -138,11 +138,9 @@ def _serialized(source: Observable[_T], lock: threading.RLock) -> Observable[_T]
     def subscribe(
         observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        forward = observer.on_next
-
         def on_next(value: _T) -> None:
             with lock:
-                forward(value)
+                observer.on_next(value)
 
         def on_error(error: Exception) -> None:
             with lock:
