@@ -15,6 +15,7 @@ from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposab
 from reactivex.scheduler import CurrentThreadScheduler, ImmediateScheduler, TrampolineScheduler
 from reactivex.scheduler.eventloop import AsyncIOScheduler, AsyncIOThreadSafeScheduler
 
+from rxstream._sdk_internals import scheduler_loop
 from rxstream.errors import ConfigurationError, StreamCancelledError, StreamError
 from rxstream.events import (
     StreamEvent,
@@ -197,8 +198,7 @@ def retry_stream(
             observer: abc.ObserverBase[StreamEvent], subscribe_scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             timers = resolve_timer_scheduler(scheduler, subscribe_scheduler)
-            # ``_loop`` is the constructor argument; reactivex 6.1 has no public accessor.
-            loop = timers._loop if isinstance(timers, AsyncIOScheduler) else None
+            loop = scheduler_loop(timers) if isinstance(timers, AsyncIOScheduler) else None
             lock = threading.Lock()
             serial = SerialDisposable()
             emitted = ResponseAccumulator()  # what downstream has seen (for .partial and resets)
