@@ -183,7 +183,8 @@ class _Pausable(Generic[_T]):
         finally:
             # Release the emitter role without the lock, then look again: whoever queued an
             # item or set a terminal meanwhile either saw ``emitting`` still True (and left
-            # the work to this thread: it is seen here) or saw it False and claimed it.
+            # the work to this thread: it is seen here) or saw it False and claimed it. So
+            # other threads only ever set ``emitting`` to True when they read it False.
             self.emitting = False
         if self.queue or self.terminal is not None:
             with lock:
@@ -275,7 +276,8 @@ class _Pausable(Generic[_T]):
                 self.terminal = lambda: self.observer.on_error(error)
             self.cond.notify_all()
             claimed = not self.emitting
-            self.emitting = True
+            if claimed:  # never write True over the producer's lock-free release (see on_next)
+                self.emitting = True
         self.upstream.dispose()
         if claimed:
             self._drain()

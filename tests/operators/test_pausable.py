@@ -313,3 +313,24 @@ def test_deliveries_never_overlap_and_keep_order_while_the_valve_flips() -> None
     assert done.wait(5)
     assert overlaps[0] == 0
     assert got == list(range(20_000))
+
+
+def test_a_valve_error_raised_by_the_subscriber_during_a_delivery_still_ends_the_stream() -> None:
+    """The valve fails inside ``on_next`` (the producer holds the emitter role): one terminal."""
+    source: Subject[str] = Subject()
+    valve: BehaviorSubject[bool] = BehaviorSubject(True)
+    got: list[str] = []
+    failures: list[Exception] = []
+    boom = RuntimeError("valve failed")
+
+    def deliver(item: str) -> None:
+        got.append(item)
+        if item == "a":
+            valve.on_error(boom)
+
+    source.pipe(pausable(valve)).subscribe(deliver, failures.append)
+    source.on_next("a")
+    source.on_next("b")  # the source was disposed by the valve's error: not delivered
+    assert got == ["a"]
+    assert failures == [boom]
+    assert not source.observers  # disposal reached the source
