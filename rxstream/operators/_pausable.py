@@ -120,9 +120,10 @@ class _Pausable(Generic[_T]):
     """Per-subscription state of `pausable`: a queue drained by one emitter at a time.
 
     Hot path: while the valve is open and nothing is held, ``on_next`` claims the emitter
-    role, delivers the item itself and releases the role (two acquisitions of a plain lock,
-    no queue, no notification). Producers blocked on a full buffer are counted in
-    ``waiting``, so the drain notifies the condition only when somebody waits.
+    role under the lock, delivers the item itself and releases the role without the lock,
+    then checks whether work arrived meanwhile (one lock acquisition, no queue, no
+    notification). Producers blocked on a full buffer are counted in ``waiting``, so the
+    drain notifies the condition only when somebody waits.
     """
 
     __slots__ = (
