@@ -261,7 +261,6 @@ def retry_stream(
                 )
                 timer = SingleAssignmentDisposable()
                 waiting: abc.DisposableBase = timer
-                guard: _LoopGuard | None = None
                 if loop is not None:  # the wait is a call_later: watch for the loop shutting down
                     guard = _LoopGuard(loop, lambda: loop_shut_down(error))
                     if not guard.arm():
