@@ -75,8 +75,11 @@ class _Channel(Generic[_T]):
         self.max = max_buffered
         self.low = max_buffered // 2  # producers resume once the buffer drained to this
         self.lock = threading.Lock()
-        self.not_empty = threading.Condition(self.lock)
-        self.not_full = threading.Condition(self.lock)
+        # Made on first use: only a sync consumer (`to_iterator`) waits for items and only a
+        # producer thread facing a full buffer waits for room; an `async for` over an async
+        # client needs neither (two Conditions are ~2 KiB per stream).
+        self._not_empty: threading.Condition | None = None
+        self._not_full: threading.Condition | None = None
         self.queue: collections.deque[_T] = collections.deque()
         self.done = False  # the source ended (completion or error)
         self.error: Exception | None = None
@@ -95,12 +98,15 @@ class _Channel(Generic[_T]):
                 and threading.get_ident() != self.consumer_thread
                 and not _on_a_loop()  # a loop's task waits through `demand`, never here
             ):
+                if self._not_full is None:
+                    self._not_full = threading.Condition(self.lock)
                 while len(self.queue) >= self.max and not self.closed:
-                    self.not_full.wait()
+                    self._not_full.wait()
             if self.closed or self.done:
                 return
             self.queue.append(item)
-            self.not_empty.notify()
+            if self._not_empty is not None:
+                self._not_empty.notify()
             waiting = self.consumer_future
             self.consumer_future = None
         if waiting is not None:
@@ -118,7 +124,8 @@ class _Channel(Generic[_T]):
                 return
             self.done = True
             self.error = error
-            self.not_empty.notify()
+            if self._not_empty is not None:
+                self._not_empty.notify()
             waiting = self.consumer_future
             self.consumer_future = None
         if waiting is not None:
@@ -135,13 +142,20 @@ class _Channel(Generic[_T]):
 
     # -- consumer side ------------------------------------------------------------------
 
+    def wait_not_empty(self) -> None:
+        """Block until an item or the end arrives (lock held by the caller; sync consumer only)."""
+        if self._not_empty is None:
+            self._not_empty = threading.Condition(self.lock)
+        self._not_empty.wait()
+
     def take(self) -> tuple[bool, _T | None]:
         """Pop the next item (lock held by the caller): ``(True, item)`` or ``(False, None)``."""
         if not self.queue:
             return False, None
         item = self.queue.popleft()
         if len(self.queue) <= self.low:
-            self.not_full.notify_all()
+            if self._not_full is not None:
+                self._not_full.notify_all()
             if self.demand_waiters:
                 release(self.demand_waiters)
         return True, item
@@ -150,6 +164,10 @@ class _Channel(Generic[_T]):
         """The source ended and the buffer is empty (lock held): raise its error, once."""
         error, self.error = self.error, None
         self.closed = True
+        # The source ended (its observer detached itself): drop the subscription, which refers
+        # back to this channel through the observer, so the pair is freed by reference
+        # counting instead of waiting for the cyclic garbage collector (~2 KiB per stream).
+        self.subscription = Disposable()
         if error is not None:
             raise error
 
@@ -158,7 +176,8 @@ class _Channel(Generic[_T]):
         with self.lock:
             self.closed = True
             self.queue.clear()
-            self.not_full.notify_all()
+            if self._not_full is not None:
+                self._not_full.notify_all()
             waiters = list(self.demand_waiters)
             self.demand_waiters.clear()
             subscription, self.subscription = self.subscription, Disposable()
@@ -285,7 +304,7 @@ class _Iterator(Generic[_T]):
                     if channel.done:
                         channel.finish()
                         raise StopIteration
-                    channel.not_empty.wait()
+                    channel.wait_not_empty()
         except BaseException as exc:
             if not isinstance(exc, Exception):  # KeyboardInterrupt while waiting: consumer gone
                 channel.close()

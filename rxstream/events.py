@@ -103,6 +103,10 @@ class Usage(_Frozen):
     reasoning_tokens: int = 0
 
 
+_ZERO_USAGE = Usage()
+"""A shared all-zero `Usage` (frozen, so one instance serves every stream's starting value)."""
+
+
 class _Event(_Frozen):
     stream_id: str
     """Identifies one subscription (one HTTP request) of a source."""

@@ -648,6 +648,22 @@ class Comparison(BaseModel):
             parts.append(sim)
         return Group(*parts)
 
+    def _repr_markdown_(self) -> str:
+        """A Markdown table for Jupyter and Markdown renderers (cells escaped: no HTML, no ``|``)."""
+
+        def cell(text: str) -> str:
+            return html.escape(text).replace("|", "\\|").replace("\n", " ")
+
+        lines = [
+            "| " + " | ".join(self._HEADERS) + " |",
+            "|" + "---|" * len(self._HEADERS),
+            *("| " + " | ".join(cell(c) for c in row) + " |" for row in self._rows()),
+        ]
+        if self.similarities:
+            lines += ["", "| a | b | similarity |", "|---|---|---:|"]
+            lines += [f"| {cell(s.a)} | {cell(s.b)} | {s.ratio:.2f} |" for s in self.similarities]
+        return "\n".join(lines)
+
     def _repr_html_(self) -> str:
         """An HTML table for Jupyter."""
         head = "".join(f"<th>{h}</th>" for h in self._HEADERS)

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from rxstream.events import (
+    _ZERO_USAGE,
     IterationStart,
     ProviderName,
     StopReason,
@@ -298,7 +299,7 @@ class ResponseAccumulator:
         self._thinking: list[str] = []
         self._thinking_signature: str | None = None
         self._tool_calls: dict[int, _ToolCallState] = {}
-        self._usage = Usage()
+        self._usage = _ZERO_USAGE
         self._stop_reason: StopReason | None = None
         self._raw_stop_reason: str | None = None
         self._complete = False

@@ -355,6 +355,10 @@ def test_compare_streams_measures_each_source_on_the_scheduler_clock() -> None:
     rendered = console.export_text()
     assert "model-a" in rendered and "Similarity" in rendered
     assert "<table>" in comparison._repr_html_()
+    markdown = comparison._repr_markdown_().splitlines()
+    # header + rule + 3 sources, a blank line, header + rule + 3 pairs
+    assert markdown[0].startswith("| source | model |") and len(markdown) == 2 + 3 + 1 + 2 + 3
+    assert "model-b" in markdown[3] and "ProviderError" in markdown[4] and "| A | B |" in markdown[8]
     with pytest.raises(ConfigurationError, match="pip install pandas"):
         comparison.to_pandas()
 

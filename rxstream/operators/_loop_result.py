@@ -60,6 +60,18 @@ class ToolLoopResult(BaseModel):
     stop_reason: LoopStopReason | None = None
     messages: list[Any] = []
 
+    def _repr_markdown_(self) -> str:
+        """Jupyter display: each iteration's text and tool calls with their results, the totals."""
+        from rxstream._markdown import loop_markdown, loop_stats_text
+
+        return loop_markdown(self, footer=loop_stats_text(self))
+
+    def _repr_html_(self) -> str:
+        """Jupyter display as escaped HTML (model and tool output never interpreted as markup)."""
+        from rxstream._markdown import loop_html
+
+        return loop_html(self)
+
 
 class LoopAccumulator:
     """Pure reducer of tool-loop events into a `ToolLoopResult` (no Rx, threads or clocks).

@@ -38,6 +38,7 @@ from rxstream.errors import (
     ToolArgumentsError,
 )
 from rxstream.events import (
+    _ZERO_USAGE,
     StopReason,
     StreamEnd,
     StreamEvent,
@@ -109,7 +110,7 @@ class AnthropicNormaliser:
         self._seq = 0
         self._started = False
         self._ended = False
-        self._usage = Usage()
+        self._usage = _ZERO_USAGE
         self._stop_raw: str | None = None
         self._stop_sequence: str | None = None
         self._tool_index: dict[int, int] = {}

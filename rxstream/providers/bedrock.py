@@ -93,6 +93,7 @@ from rxstream.errors import (
     parse_retry_after,
 )
 from rxstream.events import (
+    _ZERO_USAGE,
     StopReason,
     StreamEnd,
     StreamEvent,
@@ -256,7 +257,7 @@ class BedrockConverseNormaliser:
         self._metadata_seen = False
         self._stop_details: dict[str, Any] = {}
         self._stop_raw: str | None = None
-        self._usage = Usage()
+        self._usage = _ZERO_USAGE
         self._tools: dict[int, _Tool] = {}  # contentBlockIndex -> open tool call
         self._n_tools = 0
 

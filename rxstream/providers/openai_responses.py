@@ -78,6 +78,7 @@ from rxstream.errors import (
     StreamInterruptedError,
 )
 from rxstream.events import (
+    _ZERO_USAGE,
     StopReason,
     StreamEnd,
     StreamEvent,
@@ -86,7 +87,6 @@ from rxstream.events import (
     ThinkingDelta,
     ToolCallDelta,
     ToolCallStart,
-    Usage,
     UsageUpdate,
 )
 from rxstream.providers._guards import check_params, check_scheduler, guard_create
@@ -196,7 +196,7 @@ class OpenAIResponsesNormaliser:
         self._started = False
         self._ended = False
         self._refused = False
-        self._usage = Usage()
+        self._usage = _ZERO_USAGE
         self._calls: list[_Call] = []
         self._by_output: dict[int, _Call] = {}
         self._by_item: dict[str, _Call] = {}

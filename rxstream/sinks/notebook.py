@@ -5,7 +5,9 @@ a waiting indicator until the first token, then the answer as Markdown with thin
 tool calls in collapsible ``<details>`` sections, at most once per ``interval`` (built on
 `rxstream.operators.throttle_snapshots`, so the final state is always shown), and at the
 end a stats footer (TTFT, tokens/s, usage, stop reason). An error is shown in place under
-the partial text. Jupyter's protocol sends the first render as ``display_data`` and every
+the partial text. A tool loop (`rxstream.tool_loop`) is shown iteration by iteration, each
+tool call's section holding its `ToolResult` once the tool ran, and the footer sums the
+usage of all iterations. Jupyter's protocol sends the first render as ``display_data`` and every
 later one as ``update_display_data`` with the same ``display_id`` (Jupyter messaging spec,
 "Update Display Data").
 
@@ -38,10 +40,11 @@ from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable
 
 from rxstream._extras import require
-from rxstream._markdown import response_markdown, stats_text
+from rxstream._markdown import loop_markdown, loop_stats_text, response_markdown, stats_text
 from rxstream.errors import ConfigurationError, StreamError
-from rxstream.events import StreamEvent
+from rxstream.events import IterationEnd, IterationStart, StreamEvent
 from rxstream.operators import StreamStats, stream_stats, throttle_snapshots
+from rxstream.operators._loop_result import LoopAccumulator, ToolLoopResult
 from rxstream.response import Response
 
 __all__ = ["StreamDisplay", "display_stream", "display_stream_async"]
@@ -53,7 +56,8 @@ class StreamDisplay(abc.DisposableBase):
     """The live display of one stream: a subscription you can dispose (Stop) or await.
 
     Attributes:
-        response: The latest `Response` snapshot shown.
+        response: The latest `Response` snapshot shown (in a tool loop: of the latest
+            iteration, as ``rso.final()`` gives it).
         stats: The final `StreamStats` (``None`` until the stream ended).
         error: The stream's error, if it failed.
         display_id: The IPython display id that is updated in place.
@@ -70,7 +74,8 @@ class StreamDisplay(abc.DisposableBase):
     ) -> None:
         self._handle = handle
         self._loop = loop
-        self._show = {"show_thinking": show_thinking, "show_tools": show_tools}
+        self._show_thinking = show_thinking
+        self._show_tools = show_tools
         self._show_stats = show_stats
         self._lock = threading.Lock()
         self._subscription = CompositeDisposable()
@@ -83,6 +88,17 @@ class StreamDisplay(abc.DisposableBase):
         self.stopped = False
         self.updates = 0
         self.display_id: str = getattr(handle, "display_id", "")
+        # A tool loop (first event IterationStart): every iteration and tool result, fed on
+        # the source's thread before the throttled snapshot that triggers a render.
+        self._loop_acc: LoopAccumulator | None = None
+        self._in_iteration = False
+        self._watching = True
+
+    @property
+    def loop_result(self) -> ToolLoopResult | None:
+        """For a tool loop: the `ToolLoopResult` of the iterations completed so far, else ``None``."""
+        with self._lock:
+            return self._loop_acc.result() if self._loop_acc is not None else None
 
     @property
     def done(self) -> bool:
@@ -94,15 +110,52 @@ class StreamDisplay(abc.DisposableBase):
         with self._lock:
             response, stats, error, stopped = self.response, self.stats, self.error, self.stopped
             finished = self._done.is_set()
-        footer = stats_text(stats, response) if self._show_stats and finished and stats else None
+            loop = self._loop_acc
+            result = loop.result() if loop is not None else None
+            current = loop.current() if loop is not None and self._in_iteration else None
         message: str | None = None
         if error is not None:
             message = f"{type(error).__name__}: {error}" if isinstance(error, StreamError) else repr(error)
         elif stopped:
             message = "stopped (connection closed)"
-        return response_markdown(response, waiting=not finished, footer=footer, error=message, **self._show)
+        show_footer = self._show_stats and finished and stats is not None
+        thinking, tools = self._show_thinking, self._show_tools
+        if result is not None:
+            return loop_markdown(
+                result,
+                current=current,
+                show_thinking=thinking,
+                show_tools=tools,
+                waiting=not finished,
+                footer=loop_stats_text(result, stats) if show_footer else None,
+                error=message,
+            )
+        return response_markdown(
+            response,
+            show_thinking=thinking,
+            show_tools=tools,
+            waiting=not finished,
+            footer=stats_text(stats, response) if show_footer else None,
+            error=message,
+        )
 
     # -- called from any thread ----------------------------------------------------------
+    def _on_event(self, event: StreamEvent) -> None:
+        if not self._watching:
+            return
+        with self._lock:
+            loop = self._loop_acc
+            if loop is None:
+                if not isinstance(event, IterationStart):
+                    self._watching = False  # not a tool loop: the snapshots say everything
+                    return
+                loop = self._loop_acc = LoopAccumulator()
+            loop.add(event)
+            if isinstance(event, IterationStart):
+                self._in_iteration = True
+            elif isinstance(event, IterationEnd):
+                self._in_iteration = False
+
     def _hop(self) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
@@ -210,7 +263,8 @@ def display_stream(
         stream: The cold event stream (e.g. ``rxs.from_openai(client, ...)``).
         interval: Minimum seconds between two display updates (> 0).
         show_thinking: Show the thinking text in a collapsed section.
-        show_tools: Show tool calls (name and arguments as they stream).
+        show_tools: Show tool calls (name and arguments as they stream) and, in a tool loop
+            (`rxstream.tool_loop`), each call's `ToolResult`.
         show_stats: Show the footer: TTFT, tokens/s, input/output tokens, stop reason.
         stop_button: Also show an ipywidgets "Stop" button that disposes the stream (needs
             ``ipywidgets``; ignored when it is not installed).
@@ -256,6 +310,8 @@ def display_stream(
         button.on_click(lambda _: shown.dispose())
 
     published = stream.pipe(ops.publish())
+    # Subscribed first, so each event reaches the loop view before the snapshot it triggers.
+    shown._subscription.add(published.subscribe(shown._on_event, lambda _: None))
     views: Observable[Response | StreamStats] = reactivex.merge(
         published.pipe(throttle_snapshots(seconds, scheduler=scheduler)),
         published.pipe(stream_stats(scheduler=scheduler)),

@@ -5,14 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import nbformat
 import pytest
 import reactivex
 from nbclient import NotebookClient
 
 import rxstream as rxs
-from rxstream.errors import ConfigurationError
+from rxstream._markdown import safe_markdown
+from rxstream.errors import ConfigurationError, StreamInterruptedError
 from rxstream.events import (
+    IterationEnd,
+    IterationStart,
     StreamEnd,
     StreamEvent,
     StreamStart,
@@ -20,8 +24,11 @@ from rxstream.events import (
     ThinkingDelta,
     ToolCallEnd,
     ToolCallStart,
+    ToolResult,
     Usage,
 )
+from rxstream.notebook import StreamDisplay
+from rxstream.testing import Fault, ProviderEmulator, ResponseScript, ScriptedToolCall, ToolConversation
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
@@ -151,10 +158,160 @@ def test_reprs_render_text_thinking_tools_and_usage_escaped() -> None:
     html = response._repr_html_()
     assert "&lt;script&gt;" in html and "<script>" not in html and "&lt;think&gt;" in html
     markdown = response._repr_markdown_()
-    assert "Hi <script>" in markdown  # Markdown: the frontend sanitizes; the text is kept as is
+    assert "Hi &lt;script>x&lt;/script>" in markdown and "<script>" not in markdown  # shown, not run
     assert '"a": 1' in markdown and "3 in / 4 out tokens" in markdown and "stop: end_turn" in markdown
     stats = reactivex.from_iterable(events).pipe(rxs.operators.stream_stats()).run()
     assert "tokens" in stats._repr_markdown_() and stats._repr_html_().startswith("<small>")
+
+
+def test_safe_markdown_keeps_markdown_and_code_but_no_raw_html() -> None:
+    text = (
+        "**Bold** <img src=x onerror=alert(1)> 1 < 2 <!-- c --> </b>\n"
+        "```html\n<b>code</b>\n```\n"
+        "<i>after</i>\n"
+        "~~~\n<x>\n~~~~\n"
+        "<y>"
+    )
+    assert safe_markdown(text) == (
+        "**Bold** &lt;img src=x onerror=alert(1)> 1 < 2 &lt;!-- c --> &lt;/b>\n"
+        "```html\n<b>code</b>\n```\n"
+        "&lt;i>after&lt;/i>\n"
+        "~~~\n<x>\n~~~~\n"
+        "&lt;y>"
+    )
+    # a fence still open (streaming) is closed, so the sections after the text stay Markdown;
+    # an info string with a backtick does not open a fence (CommonMark 0.31 §4.5)
+    assert safe_markdown("```py\n<b>") == "```py\n<b>\n```"
+    assert safe_markdown("````\n```\n<b>") == "````\n```\n<b>\n````"
+    assert safe_markdown("```a`b\n<b>") == "```a`b\n&lt;b>"
+    assert safe_markdown("plain text") == "plain text"
+
+
+def loop_events() -> list[StreamEvent]:
+    """A finished two-iteration tool loop whose model and tool output contain HTML."""
+    usage = Usage(input_tokens=10, output_tokens=5)
+    return [
+        IterationStart(stream_id="L", seq=0, iteration=1),
+        StreamStart(stream_id="L", seq=1, provider="anthropic"),
+        TextDelta(stream_id="L", seq=2, text="Checking <b>now</b>."),
+        ToolCallStart(stream_id="L", seq=3, index=1, id="t1", name="fetch"),
+        ToolCallEnd(stream_id="L", seq=4, index=1, id="t1", name="fetch", arguments={"url": "<u>"}),
+        ToolCallStart(stream_id="L", seq=5, index=2, id="t2", name="boom"),
+        ToolCallEnd(stream_id="L", seq=6, index=2, id="t2", name="boom", arguments={}),
+        StreamEnd(stream_id="L", seq=7, stop_reason="tool_use", usage=usage),
+        ToolResult(
+            stream_id="L", seq=8, iteration=1, tool_call_id="t1", name="fetch", output="<script>x</script>"
+        ),
+        ToolResult(
+            stream_id="L",
+            seq=9,
+            iteration=1,
+            tool_call_id="t2",
+            name="boom",
+            output="ValueError: no",
+            is_error=True,
+        ),
+        IterationEnd(stream_id="L", seq=10, iteration=1, usage=usage, stop_reason="tool_use"),
+        IterationStart(stream_id="L", seq=11, iteration=2),
+        StreamStart(stream_id="L", seq=12, provider="anthropic"),
+        TextDelta(stream_id="L", seq=13, text="Done: <script>alert(1)</script>"),
+        StreamEnd(stream_id="L", seq=14, stop_reason="end_turn", usage=usage),
+        IterationEnd(stream_id="L", seq=15, iteration=2, usage=usage, stop_reason="end_turn"),
+    ]
+
+
+def test_tool_loop_result_reprs_show_iterations_tool_results_and_totals_escaped() -> None:
+    result = reactivex.from_iterable(loop_events()).pipe(rxs.operators.loop_result()).run()
+    html = result._repr_html_()
+    assert "<script>" not in html and "<b>now" not in html and "<u>" not in html
+    assert "Iteration 1" in html and "Iteration 2" in html
+    assert "&lt;script&gt;x&lt;/script&gt;" in html  # the tool result, in the call's section
+    assert "Done: &lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "ValueError: no" in html and "❌ error" in html
+    assert "2 iterations · 2 tool calls · 20 in / 10 out tokens · stop: end_turn" in html
+    markdown = result._repr_markdown_()
+    assert "<script>" not in markdown.replace("```\n<script>x</script>\n```", "")  # only as code
+    assert "Checking &lt;b>now&lt;/b>." in markdown and "Done: &lt;script>alert(1)&lt;/script>" in markdown
+    fetch = markdown.index("<code>fetch</code> → ✅ result")
+    assert (
+        fetch
+        < markdown.index("```\n<script>x</script>\n```")
+        < markdown.index("<code>boom</code> → ❌ error")
+    )
+    assert markdown.index("**Iteration 1**") < fetch < markdown.index("**Iteration 2**")
+    assert "2 iterations · 2 tool calls · 20 in / 10 out tokens · stop: end_turn" in markdown
+    assert (
+        rxs.ToolLoopResult()
+        ._repr_markdown_()
+        .endswith("0 iterations · 0 tool calls · 0 in / 0 out tokens</small>")
+    )
+
+
+@rxs.tool
+def shout(word: str) -> str:
+    """Upper-case a word.
+
+    Args:
+        word: The word.
+    """
+    return f"<{word.upper()}>"
+
+
+def show_shout_loop(answer: ResponseScript) -> StreamDisplay:
+    """A real tool loop (sync client, the tool on the private loop) in `display_stream`, ended."""
+    conversation = ToolConversation(
+        [
+            ResponseScript(
+                tool_calls=[ScriptedToolCall(id="c1", name="shout", arguments='{"word": "hey"}')],
+                stop_reason="tool_use",
+            ),
+            answer,
+        ]
+    )
+    with ProviderEmulator(responder=conversation) as emu:
+        client = anthropic.Anthropic(api_key="k", base_url=emu.anthropic_base_url, max_retries=0)
+        loop = rxs.tool_loop(
+            rxs.from_anthropic, client, tools=[shout], model="m", max_tokens=50,
+            messages=[{"role": "user", "content": "shout hey"}],
+        )  # fmt: skip
+        shown = rxs.notebook.display_stream(loop, interval=0.05)
+        assert shown._done.wait(10)
+        client.close()
+    return shown
+
+
+def test_tool_loop_display_outside_a_kernel_shows_each_tool_result() -> None:
+    shown = show_shout_loop(ResponseScript(text="It shouted HEY."))
+    markdown = shown.markdown()
+    assert shown.error is None and shown.response.text == "It shouted HEY."  # the last iteration
+    assert "<code>shout</code> → ✅ result" in markdown and "```\n<HEY>\n```" in markdown
+    assert markdown.index("**Iteration 1**") < markdown.index("<HEY>") < markdown.index("**Iteration 2**")
+    assert "It shouted HEY." in markdown and "2 iterations · 1 tool call" in markdown
+    assert "stop: end_turn" in markdown and "TTFT" in markdown
+    loop_result = shown.loop_result
+    assert loop_result is not None and loop_result.tool_results[0].output == "<HEY>"
+
+
+def test_tool_loop_display_shows_an_error_in_place_after_the_earlier_iterations() -> None:
+    shown = show_shout_loop(
+        ResponseScript(text="It shouted HEY and then", fault=Fault(kind="drop", after_events=6))
+    )
+    markdown = shown.markdown()
+    assert isinstance(shown.error, StreamInterruptedError)
+    assert "```\n<HEY>\n```" in markdown  # the completed iteration stays
+    assert markdown.index("<HEY>") < markdown.index("**Iteration 2**") < markdown.index("It shouted")
+    assert markdown.rstrip().endswith(
+        "StreamInterruptedError: " + str(shown.error).replace("<", "&lt;") + "**"
+    )
+    loop_result = shown.loop_result
+    assert loop_result is not None and loop_result.iterations == 1
+
+
+def assert_notebook_display(updates: list[tuple[str, str]]) -> str:
+    assert updates[0][0] == "display_data" and len(updates) >= 2
+    assert all(kind == "update_display_data" for kind, _ in updates[1:])
+    assert "TTFT" in updates[-1][1]
+    return updates[-1][1]
 
 
 @pytest.mark.parametrize(
@@ -165,6 +322,58 @@ def test_notebook_runs_and_shows_a_live_display(name: str) -> None:
     displays = live_displays(client)
     assert displays, "the notebook shows no live display"
     for updates in displays.values():
-        assert updates[0][0] == "display_data" and len(updates) >= 2
-        assert all(kind == "update_display_data" for kind, _ in updates[1:])
-        assert "TTFT" in updates[-1][1]
+        assert_notebook_display(updates)
+
+
+def cell_outputs(nb: Any, marker: str) -> list[Any]:
+    """The outputs of the one code cell whose source contains ``marker``."""
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and marker in c.source]
+    return list(cell.outputs)
+
+
+def printed(client: RecordingClient) -> str:
+    return "".join(c["text"] for _, kind, c in client.messages if kind == "stream")
+
+
+def test_multiple_models_notebook() -> None:
+    nb, client = run_cells(path=NOTEBOOKS / "03_multiple_models.ipynb")
+    # merge (two tracks), race, speculative: four live displays, in the order they were made
+    displays = list(live_displays(client).values())
+    merge_fast, merge_strong, race, speculative = (assert_notebook_display(u) for u in displays)
+    assert "Merging streams lets you read two answers" in merge_fast and "stop: end_turn" in merge_fast
+    assert "the careful one answers better, and you see both as they arrive." in merge_strong
+    assert "💭 Thinking" in merge_strong
+    assert "I was first, so you are reading me" in race
+    assert "Too late" not in race
+    assert any("Draft: a provisional answer" in markdown for _, markdown in displays[3])
+    assert "replaced the draft the moment its first token arrived." in speculative
+    assert "Draft:" not in speculative and "stop: end_turn" in speculative
+    out = printed(client)
+    assert "claude-haiku-4-5: 13 words | claude-sonnet-4-5: 25 words" in out
+    assert "winner: claude-haiku-4-5\nloser's connection closed by the client: True" in out
+    assert "| answer from claude-sonnet-4-5" in out and "draft words discarded: 0" not in out
+    (comparison,) = cell_outputs(nb, "comparison = await rxs.compare_streams")
+    table = comparison["data"]["text/html"]
+    assert comparison["output_type"] == "execute_result" and table.startswith("<table>")
+    assert "<td>claude-haiku-4-5</td>" in table and "<td>claude-sonnet-4-5</td>" in table
+
+
+def test_tool_loop_notebook() -> None:
+    nb, client = run_cells(path=NOTEBOOKS / "05_tool_loop.ipynb")
+    loop, failing = (assert_notebook_display(updates) for updates in live_displays(client).values())
+    for name, output in (("get_weather", "Lisbon: 21 °C, sunny"), ("multiply", "42.0")):
+        section = loop.index(f"<code>{name}</code> → ✅ result")
+        assert loop.index("**Iteration 1**") < section < loop.index(output) < loop.index("**Iteration 2**")
+    assert "It is 21 °C and sunny in Lisbon, and 6 times 7 is 42." in loop
+    assert "2 iterations · 2 tool calls" in loop and "stop: end_turn" in loop
+    assert (
+        "<code>divide</code> → ❌ error" in failing and "ZeroDivisionError: float division by zero" in failing
+    )
+    assert "Dividing by zero is undefined: 1 / 0 has no answer." in failing
+    assert "multiply -> '42.0'" in printed(client)
+    (*_, result) = cell_outputs(nb, "result = await loop.pipe(rso.loop_result())")
+    assert result["output_type"] == "execute_result"
+    assert (
+        "Iteration 2" in result["data"]["text/html"] and "Lisbon: 21 °C, sunny" in result["data"]["text/html"]
+    )
+    assert "**Iteration 1**" in result["data"]["text/markdown"]
