@@ -3,6 +3,11 @@
 * each operator alone: µs/event added over a bare subscription, on 50,000 in-memory events
   (45,000 one-word text deltas among stream start/usage/end and tool calls), read on the
   current thread; median of 5 runs;
+* chains of 5 operators (``python benchmarks/operators.py --chains``): µs/event in total
+  (bare subscription included) on the same events, contenders interleaved (bare, chain 1,
+  chain 2, ... per round), median of ``--repeat`` rounds (default 9): CPU time of the
+  reading thread (robust to other load on the machine) and wall time, plus the median of the
+  per-round CPU differences to the bare subscription;
 * callback overhead per `StreamHandler` attached with `rxstream.handlers.attach`;
 * memory held by a paused stream at its bound (`pausable(max_buffered=N)`), measured with
   tracemalloc while the producer is blocked.
@@ -10,6 +15,7 @@
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import threading
 import time
@@ -83,6 +89,110 @@ OPERATORS: dict[str, Callable[[], Callable[[Observable[Any]], Observable[Any]]]]
     "take_until_cancelled(Subject)": lambda: rso.take_until_cancelled(Subject()),
     "ops.map (stock, for scale)": lambda: ops.map(lambda e: e),
 }
+
+
+def _chains() -> dict[str, Callable[[], list[Callable[[Observable[Any]], Observable[Any]]]]]:
+    """Realistic chains of 5 operators, as ``pipe`` would apply them (source first)."""
+    return {
+        "pausable → idle_timeout → retry_stream → coalesce_text → stream_stats": lambda: [
+            rso.pausable(BehaviorSubject(True)),
+            rso.idle_timeout(30),
+            rso.retry_stream(),
+            rso.coalesce_text(0.05),
+            rso.stream_stats(),
+        ],
+        "first_token_timeout → idle_timeout → total_timeout → retry_stream → final": lambda: [
+            rso.first_token_timeout(30),
+            rso.idle_timeout(30),
+            rso.total_timeout(300),
+            rso.retry_stream(),
+            rso.final(),
+        ],
+        "take_until_cancelled → idle_timeout → retry_stream → coalesce_text → text": lambda: [
+            rso.take_until_cancelled(Subject()),
+            rso.idle_timeout(30),
+            rso.retry_stream(),
+            rso.coalesce_text(0.05),
+            rso.text(),
+        ],
+        "first_token_timeout → retry_stream → pausable → take_until_cancelled → throttle_snapshots": lambda: [
+            rso.first_token_timeout(30),
+            rso.retry_stream(),
+            rso.pausable(BehaviorSubject(True)),
+            rso.take_until_cancelled(Subject()),
+            rso.throttle_snapshots(0.1),
+        ],
+        "idle_timeout → retry_stream → pausable → take_until_cancelled → stream_stats": lambda: [
+            rso.idle_timeout(30),
+            rso.retry_stream(),
+            rso.pausable(BehaviorSubject(True)),
+            rso.take_until_cancelled(Subject()),
+            rso.stream_stats(),
+        ],
+    }
+
+
+def _timed_run(
+    events: list[StreamEvent], steps: list[Callable[[Observable[Any]], Observable[Any]]]
+) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the reading thread) for one subscription through ``steps``."""
+    source: Observable[Any] = reactivex.from_iterable(events)
+    stream = source.pipe(*steps) if steps else source
+    done = threading.Event()
+    c0 = time.thread_time()
+    t0 = time.perf_counter()
+    stream.subscribe(lambda _: None, lambda e: done.set(), done.set, scheduler=CurrentThreadScheduler())
+    done.wait(120)
+    return time.perf_counter() - t0, time.thread_time() - c0
+
+
+def chain_costs(repeat: int = 9) -> list[dict[str, Any]]:
+    """Chains of 5 operators against the bare subscription, interleaved round by round.
+
+    Each row: median wall µs/event, median CPU µs/event of the reading thread (the events
+    are read synchronously on it, so this is the chain's cost without the time the thread
+    waited for a core on a loaded machine), and the median of the per-round CPU differences
+    to the bare subscription.
+    """
+    events = make_events()
+    n = len(events)
+    contenders: dict[str, Callable[[], list[Callable[[Observable[Any]], Observable[Any]]]]] = {
+        "(bare subscription)": list
+    }
+    contenders.update(_chains())
+    wall: dict[str, list[float]] = {name: [] for name in contenders}
+    cpu: dict[str, list[float]] = {name: [] for name in contenders}
+    _timed_run(events, [])  # warm-up
+    for _ in range(repeat):
+        for name, build in contenders.items():
+            w, c = _timed_run(events, build())
+            wall[name].append(w)
+            cpu[name].append(c)
+    bare = cpu["(bare subscription)"]
+    per_event = 1e6 / n
+    return [
+        {
+            "chain": name,
+            "us_per_event_wall": statistics.median(wall[name]) * per_event,
+            "us_per_event": statistics.median(cpu[name]) * per_event,
+            "us_per_event_added": statistics.median(v - b for v, b in zip(cpu[name], bare, strict=True))
+            * per_event,
+        }
+        for name in contenders
+    ]
+
+
+def print_chains(rows: list[dict[str, Any]]) -> None:
+    print(
+        "| chain of 5 (50k in-memory events, interleaved rounds) | CPU µs/event | CPU µs/event added "
+        "| wall µs/event |"
+    )
+    print("|---|---:|---:|---:|")
+    for row in rows:
+        print(
+            f"| {row['chain']} | {row['us_per_event']:.2f} | {row['us_per_event_added']:.2f} "
+            f"| {row['us_per_event_wall']:.2f} |"
+        )
 
 
 def operator_costs(repeat: int = 5) -> list[dict[str, Any]]:
@@ -178,13 +288,24 @@ def print_tables(
     )
 
 
-def main() -> dict[str, Any]:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--chains", action="store_true", help="only the chains of 5 operators")
+    parser.add_argument("--repeat", type=int, default=9, help="interleaved rounds for the chains")
+    args = parser.parse_args([] if argv is None else argv)
+    chain_rows = chain_costs(args.repeat)
+    print_chains(chain_rows)
+    print()
+    if args.chains:
+        return {"chains": chain_rows}
     op_rows = operator_costs()
     handler_rows = handler_costs()
     memory = paused_memory()
     print_tables(op_rows, handler_rows, memory)
-    return {"operators": op_rows, "handlers": handler_rows, "paused_memory": memory}
+    return {"chains": chain_rows, "operators": op_rows, "handlers": handler_rows, "paused_memory": memory}
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:])

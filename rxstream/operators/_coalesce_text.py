@@ -113,10 +113,26 @@ def coalesce_text(
                     if not hold.stopped and state == window:
                         flush()
 
+            lock = hold.lock
+            hold_text = parts.append
+
             def on_next(event: StreamEvent) -> None:
                 nonlocal first, held_chars
-                with hold.lock:
+                with lock:
                     if hold.stopped:
+                        return
+                    if (
+                        type(event) is TextDelta
+                        and type(first) is TextDelta
+                        and event.provider_details is None
+                    ):
+                        # Hot path: one more plain text delta for the open text window.
+                        text = event.text
+                        hold_text(text)
+                        if limit is not None:
+                            held_chars += len(text)
+                            if held_chars >= limit:
+                                flush()
                         return
                     if not is_mergeable(event):
                         flush()

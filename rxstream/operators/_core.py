@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TypeGuard, TypeVar
@@ -23,6 +24,7 @@ from reactivex.scheduler import (
     TrampolineScheduler,
 )
 from reactivex.scheduler.eventloop import AsyncIOScheduler, AsyncIOThreadSafeScheduler
+from reactivex.scheduler.scheduler import Scheduler
 
 from rxstream._sdk_internals import scheduler_loop
 from rxstream.errors import ConfigurationError
@@ -41,6 +43,7 @@ __all__ = [
     "is_first_token",
     "is_mergeable",
     "resolve_scheduler",
+    "scheduler_clock",
     "subscribe_holding",
     "to_timedelta",
 ]
@@ -139,6 +142,24 @@ def resolve_scheduler(
     if isinstance(chosen, AsyncIOScheduler) and not isinstance(chosen, AsyncIOThreadSafeScheduler):
         return AsyncIOThreadSafeScheduler(scheduler_loop(chosen))
     return chosen
+
+
+def scheduler_clock(scheduler: abc.SchedulerBase) -> Callable[[], float]:
+    """Return a clock of ``scheduler``'s time in seconds (a float; only differences count).
+
+    A scheduler whose ``now`` is reactivex's system clock (every real-time scheduler:
+    timeout, thread pool, new thread, event loop, asyncio) is read through `time.monotonic`
+    itself: it measures the same real time as the scheduler's relative timers (they wait with
+    ``threading.Timer`` / ``loop.call_later``, both monotonic), is immune to wall-clock
+    steps, and costs a tenth of ``scheduler.now`` (a timezone-aware `datetime`). Any other
+    scheduler — ``TestScheduler`` and every virtual-time scheduler — is read through
+    ``scheduler.now`` as seconds since this call (0.0 at the call), so marble tests stay exact
+    to the microsecond.
+    """
+    if getattr(type(scheduler), "now", None) is Scheduler.now:
+        return time.monotonic
+    origin = scheduler.now
+    return lambda: (scheduler.now - origin).total_seconds()
 
 
 def is_mergeable(event: StreamEvent) -> TypeGuard[TextDelta | ThinkingDelta]:

@@ -117,12 +117,39 @@ def pausable(
 
 
 class _Pausable(Generic[_T]):
-    """Per-subscription state of `pausable`: a queue drained by one emitter at a time."""
+    """Per-subscription state of `pausable`: a queue drained by one emitter at a time.
+
+    Hot path: while the valve is open and nothing is held, ``on_next`` claims the emitter
+    role under the lock, delivers the item itself and releases the role without the lock,
+    then checks whether work arrived meanwhile (one lock acquisition, no queue, no
+    notification). Producers blocked on a full buffer are counted in ``waiting``, so the
+    drain notifies the condition only when somebody waits.
+    """
+
+    __slots__ = (
+        "cond",
+        "demand_waiters",
+        "disposed",
+        "done",
+        "emitted",
+        "emitting",
+        "lock",
+        "max_buffered",
+        "observer",
+        "open",
+        "queue",
+        "terminal",
+        "upstream",
+        "valve_subscription",
+        "waiting",
+    )
 
     def __init__(self, observer: abc.ObserverBase[_T], max_buffered: int) -> None:
         self.observer = observer
         self.max_buffered = max_buffered
-        self.cond = threading.Condition(threading.Lock())
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
+        self.waiting = 0  # producers blocked in cond.wait()
         self.queue: collections.deque[_T] = collections.deque()
         self.open = True
         self.emitting = False
@@ -137,6 +164,37 @@ class _Pausable(Generic[_T]):
     # -- producer side ------------------------------------------------------------------
 
     def on_next(self, item: _T) -> None:
+        lock = self.lock
+        with lock:
+            fast = (
+                self.open
+                and not self.emitting
+                and not self.queue
+                and self.terminal is None
+                and not self.disposed
+            )
+            if fast:
+                self.emitting = True
+        if not fast:
+            self._on_next_slow(item)
+            return
+        try:
+            self.emitted.add(item)  # type: ignore[arg-type]
+            self.observer.on_next(item)
+        finally:
+            # Release the emitter role without the lock, then look again: whoever queued an
+            # item or set a terminal meanwhile either saw ``emitting`` still True (and left
+            # the work to this thread: it is seen here) or saw it False and claimed it. So
+            # other threads only ever set ``emitting`` to True when they read it False.
+            self.emitting = False
+        if self.queue or self.terminal is not None:
+            with lock:
+                if self.emitting:
+                    return  # another thread claimed the role and drains
+                self.emitting = True
+            self._drain()
+
+    def _on_next_slow(self, item: _T) -> None:
         overflow = False
         with self.cond:
             while not self.disposed and self.terminal is None and len(self.queue) >= self.max_buffered:
@@ -147,7 +205,11 @@ class _Pausable(Generic[_T]):
                         break  # another thread is draining right now: exceed the bound briefly
                     overflow = True
                     break
-                self.cond.wait()
+                self.waiting += 1
+                try:
+                    self.cond.wait()
+                finally:
+                    self.waiting -= 1
             if self.disposed or self.terminal is not None:
                 return
             if overflow:
@@ -215,7 +277,8 @@ class _Pausable(Generic[_T]):
                 self.terminal = lambda: self.observer.on_error(error)
             self.cond.notify_all()
             claimed = not self.emitting
-            self.emitting = True
+            if claimed:  # never write True over the producer's lock-free release (see on_next)
+                self.emitting = True
         self.upstream.dispose()
         if claimed:
             self._drain()
@@ -226,14 +289,15 @@ class _Pausable(Generic[_T]):
         """Deliver queued items while open; only the thread that set ``emitting`` runs this."""
         try:
             while True:
-                with self.cond:
+                with self.lock:
                     if self.disposed or not self.open:
                         self.emitting = False
                         return
                     if self.queue:
                         item = self.queue.popleft()
                         terminal = None
-                        self.cond.notify_all()  # room in the buffer: wake a blocked producer
+                        if self.waiting:
+                            self.cond.notify_all()  # room in the buffer: wake a blocked producer
                         if self.demand_waiters:
                             release(self.demand_waiters)
                     elif self.terminal is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random as _random
 import threading
@@ -10,11 +11,12 @@ from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from reactivex import Observable, abc
-from reactivex.disposable import Disposable, SerialDisposable, SingleAssignmentDisposable
+from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable, SingleAssignmentDisposable
 from reactivex.scheduler import CurrentThreadScheduler, ImmediateScheduler, TrampolineScheduler
-from reactivex.scheduler.eventloop import AsyncIOThreadSafeScheduler
+from reactivex.scheduler.eventloop import AsyncIOScheduler, AsyncIOThreadSafeScheduler
 
-from rxstream.errors import ConfigurationError, StreamError
+from rxstream._sdk_internals import scheduler_loop
+from rxstream.errors import ConfigurationError, StreamCancelledError, StreamError
 from rxstream.events import (
     StreamEvent,
     StreamReset,
@@ -156,7 +158,11 @@ def retry_stream(
         non-retryable error, or the last error once attempts are exhausted (or, in
         ``"fail"`` mode, an error after content); a `StreamError` gets ``.partial`` set to
         the `Response` of everything this operator emitted. Nothing is held back.
-        Disposal during a wait cancels the pending resubscription.
+        Disposal during a wait cancels the pending resubscription. If the wait runs on an
+        asyncio loop that shuts down before it ends (``asyncio.run`` returned, or the loop
+        is closed when the error arrives), `StreamCancelledError` (not retryable,
+        ``.partial`` as above, ``__cause__`` = the error that was to be retried) is the
+        one terminal, as for rxstream's async sources.
 
     Example:
         >>> final = stream.pipe(rso.retry_stream(4, on_partial="restart"), rso.final())  # doctest: +SKIP
@@ -192,6 +198,7 @@ def retry_stream(
             observer: abc.ObserverBase[StreamEvent], subscribe_scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             timers = resolve_timer_scheduler(scheduler, subscribe_scheduler)
+            loop = scheduler_loop(timers) if isinstance(timers, AsyncIOScheduler) else None
             lock = threading.Lock()
             serial = SerialDisposable()
             emitted = ResponseAccumulator()  # what downstream has seen (for .partial and resets)
@@ -200,32 +207,33 @@ def retry_stream(
             first_of_attempt = True
             content_in_attempt = False
             content_since_reset = False
-            last_stream_id: str | None = None
-            last_seq = -1
+            last_event: StreamEvent | None = None  # the latest event emitted (for a reset's ids)
+            add = emitted.add
+            forward = observer.on_next
 
             def on_next(event: StreamEvent) -> None:
-                nonlocal first_of_attempt, content_in_attempt, content_since_reset, last_stream_id, last_seq
+                nonlocal first_of_attempt, content_in_attempt, content_since_reset, last_event
                 if disposed:
                     return
                 if first_of_attempt:
                     first_of_attempt = False
-                    if content_since_reset and last_stream_id is not None:
+                    if content_since_reset and last_event is not None:
                         reset = StreamReset(
-                            stream_id=last_stream_id,
-                            seq=last_seq + 1,
+                            stream_id=last_event.stream_id,
+                            seq=last_event.seq + 1,
                             attempt=attempt,
                             discarded_text=emitted.text,
                         )
                         content_since_reset = False
-                        emitted.add(reset)
-                        observer.on_next(reset)
-                if isinstance(event, _CONTENT):
+                        add(reset)
+                        forward(reset)
+                # Content in this attempt implies content since the last reset: test once.
+                if not content_in_attempt and isinstance(event, _CONTENT):
                     content_in_attempt = True
                     content_since_reset = True
-                last_stream_id = event.stream_id
-                last_seq = event.seq
-                emitted.add(event)
-                observer.on_next(event)
+                last_event = event
+                add(event)
+                forward(event)
 
             def on_error(error: Exception) -> None:
                 if disposed:
@@ -252,12 +260,43 @@ def retry_stream(
                     delay,
                 )
                 timer = SingleAssignmentDisposable()
+                waiting: abc.DisposableBase = timer
+                if loop is not None:  # the wait is a call_later: watch for the loop shutting down
+                    guard = _LoopGuard(loop, lambda: loop_shut_down(error))
+                    if not guard.arm():
+                        loop_shut_down(error)
+                        return
+                    waiting = CompositeDisposable(timer, Disposable(guard.release))
+                with lock:
+                    if not disposed:
+                        serial.disposable = waiting  # the next attempt (or disposal) releases it
+                        waiting = Disposable()
+                waiting.dispose()  # disposed meanwhile: release the guard, if any
+                if disposed:
+                    return
+                # Outside the lock: a synchronous scheduler may run the next attempt right here.
+                try:
+                    timer.disposable = timers.schedule_relative(delay, scheduled_attempt)
+                except RuntimeError:
+                    if loop is None or not loop.is_closed():
+                        raise
+                    loop_shut_down(error)  # closed between the guard's check and the call_later
+
+            def loop_shut_down(cause: Exception) -> None:
+                """The asyncio loop of the backoff timer ended before it fired: one terminal."""
+                nonlocal disposed
                 with lock:
                     if disposed:
                         return
-                    serial.disposable = timer
-                # Outside the lock: a synchronous scheduler may run the next attempt right here.
-                timer.disposable = timers.schedule_relative(delay, scheduled_attempt)
+                    disposed = True
+                serial.dispose()
+                cancelled = StreamCancelledError(
+                    f"retry_stream: the asyncio event loop shut down while waiting to retry "
+                    f"(attempt {attempt + 1} of {max_attempts}); the last error was {type(cause).__name__}",
+                    partial=emitted.snapshot(),
+                )
+                cancelled.__cause__ = cause
+                observer.on_error(cancelled)
 
             def scheduled_attempt(_: abc.SchedulerBase, __: Any = None) -> None:
                 start_attempt()
@@ -292,3 +331,79 @@ def retry_stream(
         return Observable(subscribe)
 
     return _retry_stream
+
+
+class _LoopGuard:
+    """Notices an asyncio loop shutting down while a backoff timer waits on it.
+
+    A ``call_later`` handle is silently dropped when its loop closes, so on its own a retry
+    waiting for its next attempt would never deliver a terminal. The guard is a task on the
+    same loop awaiting a future that `release` resolves (the timer fired, or disposal);
+    ``asyncio.run`` cancels every pending task at shutdown, and a cancellation that was not
+    a release calls ``on_shutdown`` — as rxstream's async sources do when their reading
+    task is cancelled (`rxstream.providers._source`).
+    """
+
+    __slots__ = ("_future", "_loop", "_on_shutdown", "_released", "_task")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, on_shutdown: Callable[[], None]) -> None:
+        self._loop = loop
+        self._on_shutdown = on_shutdown
+        self._future: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None  # a strong reference: asyncio keeps weak ones
+        self._released = False
+
+    def arm(self) -> bool:
+        """Start watching (any thread); False if the loop is already closed."""
+        if self._loop.is_closed():
+            return False
+        if _running_loop() is self._loop:
+            self._start()
+            return True
+        try:
+            self._loop.call_soon_threadsafe(self._start)
+        except RuntimeError:  # closed since the check
+            return False
+        return True
+
+    def _start(self) -> None:  # on the loop
+        if self._released:
+            return
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._future = future
+        self._task = self._loop.create_task(self._watch(future))
+        if self._released:  # released from another thread while this ran
+            future.set_result(None)
+
+    async def _watch(self, future: asyncio.Future[None]) -> None:
+        try:
+            await future
+        except asyncio.CancelledError:
+            if not self._released:
+                self._on_shutdown()
+            raise
+
+    def release(self) -> None:
+        """The wait ended (timer fired or disposal): let the watcher end quietly (any thread)."""
+        self._released = True
+        future = self._future
+        if future is None:
+            return
+        if _running_loop() is self._loop:
+            if not future.done():
+                future.set_result(None)
+            return
+        with contextlib.suppress(RuntimeError):  # a closed loop: nothing waits any more
+            self._loop.call_soon_threadsafe(_resolve, future)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

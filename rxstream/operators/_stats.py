@@ -24,6 +24,7 @@ from rxstream.operators._core import (
     check_seconds,
     is_first_token,
     resolve_scheduler,
+    scheduler_clock,
     to_timedelta,
 )
 
@@ -119,8 +120,10 @@ class StatsTracker:
         "_gaps",
         "_gaps_seen",
         "_last_delta",
+        "_next_sample",
         "_random",
         "_reservoir_size",
+        "_skip_weight",
         "_start",
         "_stream_id",
         "_usage_tokens",
@@ -132,7 +135,9 @@ class StatsTracker:
         Args:
             reservoir_size: Gaps kept for the latency percentiles (>= 1). Up to this many
                 gaps the percentiles are exact; beyond, a uniform reservoir sample
-                (Vitter's algorithm R) of this size is kept, so memory stays bounded.
+                (Li's algorithm L: the number of gaps to skip before the next
+                replacement is drawn at once, O(1) per gap) of this size is kept, so
+                memory stays bounded.
             seed: Seed of the reservoir's random generator (results are reproducible).
 
         Raises:
@@ -149,6 +154,8 @@ class StatsTracker:
         self._deltas = 0
         self._gaps: list[float] = []
         self._gaps_seen = 0
+        self._skip_weight = 0.0  # algorithm L's W, drawn when the reservoir is full
+        self._next_sample = 0  # the gap (1-based count) that replaces a random slot next
 
     def start(self, now: float) -> None:
         """Mark the subscription time ``now`` (seconds); resets nothing else."""
@@ -156,31 +163,56 @@ class StatsTracker:
 
     def observe(self, event: StreamEvent, now: float) -> None:
         """Account for ``event`` received at ``now`` (seconds). Starts the clock if needed."""
-        if self._start is None:
-            self._start = now
         self._stream_id = event.stream_id
-        if self._first_token is None and is_first_token(event):
-            self._first_token = now
+        if self._first_token is None:
+            if self._start is None:
+                self._start = now
+            if is_first_token(event):
+                self._first_token = now
         kind = type(event)
         if kind is TextDelta or kind is ThinkingDelta:
             text: str = event.text  # type: ignore[union-attr]
             if text:
                 self._chars += len(text)
                 self._deltas += 1
-                if self._last_delta is not None:
-                    self._add_gap(now - self._last_delta)
+                last = self._last_delta
                 self._last_delta = now
+                if last is not None:
+                    self._gaps_seen += 1
+                    if self._gaps_seen <= self._reservoir_size:
+                        self._gaps.append(now - last)
+                    elif self._gaps_seen >= self._next_sample:
+                        self._sample(now - last)
         elif kind is UsageUpdate or kind is StreamEnd:
             self._usage_tokens = event.usage.output_tokens  # type: ignore[union-attr]
 
-    def _add_gap(self, gap: float) -> None:
-        self._gaps_seen += 1
-        if len(self._gaps) < self._reservoir_size:
-            self._gaps.append(gap)
-            return
-        slot = self._random.randrange(self._gaps_seen)
-        if slot < self._reservoir_size:
-            self._gaps[slot] = gap
+    def _sample(self, gap: float) -> None:
+        """Reservoir full and gap number ``_gaps_seen`` due: algorithm L (Li 1994).
+
+        The weight ``W`` shrinks with every replacement; the number of gaps passed over
+        before the next one is geometric: ``floor(log(u) / log(1 - W))``. Uniform draws are
+        taken in (0, 1) (``random()`` or the smallest float) so every logarithm is finite.
+        """
+        size = self._reservoir_size
+        draw = self._random.random
+        if self._next_sample == 0:  # the first gap past a full reservoir: draw the first skip
+            self._skip_weight = (draw() or 5e-324) ** (1.0 / size)  # exp(log(u) / k)
+            self._next_sample = self._gaps_seen + self._skip(draw() or 5e-324)
+            if self._gaps_seen < self._next_sample:
+                return
+        self._gaps[int(draw() * size)] = gap
+        self._skip_weight *= (draw() or 5e-324) ** (1.0 / size)
+        self._next_sample = self._gaps_seen + self._skip(draw() or 5e-324) + 1
+
+    def _skip(self, uniform: float) -> int:
+        """Gaps to pass over before the next replacement, for a uniform draw in (0, 1)."""
+        weight = self._skip_weight
+        if weight >= 1.0:  # rounding: log(1 - W) would be -inf; replace at once
+            return 0
+        denominator = math.log1p(-weight)
+        if denominator == 0.0:  # W underflowed to 0: no replacement within any real stream
+            return 1 << 62
+        return int(math.log(uniform) / denominator)  # >= 0: int() is the floor
 
     def snapshot(self, now: float, done: bool = False) -> StreamStats:
         """Return the metrics at ``now`` (seconds); ``done`` marks the final snapshot."""
@@ -263,12 +295,14 @@ def stream_stats(
             timer = SerialDisposable()
             tracker = StatsTracker()
             started: datetime = sched.now
-            tracker.start(0.0)
+            # Seconds on the scheduler's time: exact on virtual time (datetime arithmetic),
+            # time.monotonic on real-time schedulers (see scheduler_clock). The tracker only
+            # uses differences to the start.
+            seconds = scheduler_clock(sched)
+            observe = tracker.observe
+            tracker.start(seconds())
             ticks = 0
             stopped = False
-
-            def seconds() -> float:  # exact to the microsecond: datetime arithmetic
-                return (sched.now - started).total_seconds()
 
             def arm() -> None:  # caller holds the lock
                 if period is None:
@@ -289,7 +323,7 @@ def stream_stats(
             def on_next(event: StreamEvent) -> None:
                 with lock:
                     if not stopped:
-                        tracker.observe(event, seconds())
+                        observe(event, seconds())
 
             def finish(error: Exception | None) -> None:
                 nonlocal stopped

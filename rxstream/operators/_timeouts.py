@@ -23,6 +23,7 @@ from rxstream.operators._core import (
     check_seconds,
     is_first_token,
     resolve_scheduler,
+    scheduler_clock,
     to_timedelta,
 )
 from rxstream.response import ResponseAccumulator
@@ -85,9 +86,11 @@ def idle_timeout(
     """Fail with `IdleTimeout` when no event arrives for ``seconds`` (from subscription on).
 
     ``Observable[StreamEvent] -> Observable[StreamEvent]``. Any event resets the clock. The
-    operator keeps **one** timer per subscription: each event only records
-    ``scheduler.now``; when the timer fires it compares the time since the last event with
-    the limit and re-arms itself for the remainder, or fails. ``ops.timeout(seconds)`` does
+    operator keeps **one** timer per subscription: each event only records the scheduler's
+    time (``scheduler.now`` on virtual-time schedulers such as ``TestScheduler``; on
+    real-time schedulers the monotonic clock their timers wait on, which is ten times
+    cheaper); when the timer fires it compares the time since the last event with the limit
+    and re-arms itself for the remainder (to the microsecond), or fails. ``ops.timeout(seconds)`` does
     the same job with a bare ``Exception('Timeout')``, no partial response and a new timer
     (a new thread on the default scheduler) for every event.
 
@@ -187,13 +190,16 @@ def _watchdog(
             observer: abc.ObserverBase[StreamEvent], subscribe_scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             sched = resolve_scheduler(explicit, subscribe_scheduler)
+            clock = scheduler_clock(sched)  # seconds on the scheduler's time (cheap on real time)
             lock = threading.RLock()
             timer = SerialDisposable()
             upstream = SingleAssignmentDisposable()
             acc = ResponseAccumulator()
+            add = acc.add
+            forward = observer.on_next
             armed = True  # the watchdog still watches (first token: no content yet)
             stopped = False
-            last = sched.now
+            last = clock()  # idle: time of the latest event (or of subscription)
 
             def on_timer(_: abc.SchedulerBase, __: Any = None) -> None:
                 nonlocal stopped
@@ -201,7 +207,10 @@ def _watchdog(
                     if stopped or not armed:
                         return
                     if kind == "idle":
-                        remaining = limit - (sched.now - last)
+                        # One timer per subscription: events only record ``last``; the timer
+                        # re-arms itself for the rest of the limit (rounded to the µs, the
+                        # schedulers' resolution) until a silence reaches the limit.
+                        remaining = limit - to_timedelta(clock() - last)
                         if remaining > _ZERO:
                             timer.disposable = sched.schedule_relative(remaining, on_timer)
                             return
@@ -211,19 +220,33 @@ def _watchdog(
                 with lock:
                     observer.on_error(error)
 
-            def on_next(event: StreamEvent) -> None:
-                nonlocal armed, last
+            def on_next_idle(event: StreamEvent) -> None:
+                nonlocal last
+                with lock:
+                    if stopped:
+                        return
+                    add(event)
+                    last = clock()
+                    forward(event)
+
+            def on_next_total(event: StreamEvent) -> None:
+                with lock:
+                    if stopped:
+                        return
+                    add(event)
+                    forward(event)
+
+            def on_next_first_token(event: StreamEvent) -> None:
+                nonlocal armed
                 with lock:
                     if stopped:
                         return
                     if armed:
-                        acc.add(event)
-                        if kind == "idle":
-                            last = sched.now
-                        elif kind == "first_token" and is_first_token(event):
+                        add(event)
+                        if is_first_token(event):
                             armed = False
                             timer.dispose()
-                    observer.on_next(event)
+                    forward(event)
 
             def on_error(error: Exception) -> None:
                 nonlocal stopped
@@ -247,6 +270,7 @@ def _watchdog(
                 nonlocal stopped
                 stopped = True
 
+            on_next = {"idle": on_next_idle, "total": on_next_total, "first_token": on_next_first_token}[kind]
             timer.disposable = sched.schedule_relative(limit, on_timer)
             upstream.disposable = source.subscribe(
                 on_next, on_error, on_completed, scheduler=subscribe_scheduler

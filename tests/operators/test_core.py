@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import timedelta
 
 import pytest
 from reactivex.scheduler import (
@@ -16,7 +18,13 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler, AsyncIOThreadSafeSch
 from reactivex.testing import TestScheduler
 
 from rxstream.errors import ConfigurationError
-from rxstream.operators._core import check_count, check_rate, check_seconds, resolve_scheduler
+from rxstream.operators._core import (
+    check_count,
+    check_rate,
+    check_seconds,
+    resolve_scheduler,
+    scheduler_clock,
+)
 
 
 def test_the_argument_wins_then_the_subscribe_time_scheduler_then_the_timeout_scheduler() -> None:
@@ -59,3 +67,22 @@ def test_checks() -> None:
     with pytest.raises(ConfigurationError, match="must be >= 1"):
         check_count("x", 0)
     assert issubclass(ConfigurationError, ValueError)
+
+
+def test_scheduler_clock_reads_virtual_time_exactly() -> None:
+    scheduler = TestScheduler()
+    scheduler.advance_to(100)
+    clock = scheduler_clock(scheduler)
+    assert clock() == 0.0
+    scheduler.advance_by(timedelta(seconds=2.5))
+    assert clock() == 2.5
+
+
+def test_scheduler_clock_of_a_real_time_scheduler_is_the_monotonic_clock() -> None:
+    for real_time in (TimeoutScheduler.singleton(), NewThreadScheduler()):
+        assert scheduler_clock(real_time) is time.monotonic
+    loop = asyncio.new_event_loop()
+    try:
+        assert scheduler_clock(AsyncIOThreadSafeScheduler(loop)) is time.monotonic
+    finally:
+        loop.close()

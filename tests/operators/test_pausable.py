@@ -284,3 +284,53 @@ def test_error_notification_object_is_the_source_error() -> None:
     results = scheduler.start(lambda: source.pipe(pausable(reactivex.never())))
     assert isinstance(results.messages[0].value, OnError)
     assert results.messages[0].value.exception is error
+
+
+def test_deliveries_never_overlap_and_keep_order_while_the_valve_flips() -> None:
+    """The producer's fast path and the valve thread's drain never deliver at the same time."""
+    source = ThreadSource(20_000)
+    valve: BehaviorSubject[bool] = BehaviorSubject(True)
+    got: list[int] = []
+    overlaps = [0]
+    busy = threading.Lock()
+    done = threading.Event()
+
+    def deliver(item: int) -> None:
+        if not busy.acquire(blocking=False):
+            overlaps[0] += 1
+            return
+        try:
+            got.append(item)
+        finally:
+            busy.release()
+
+    source.observable().pipe(pausable(valve, max_buffered=8)).subscribe(deliver, on_completed=done.set)
+    flips = 0
+    while not done.is_set():
+        valve.on_next(flips % 2 == 1)
+        flips += 1
+    valve.on_next(True)
+    assert done.wait(5)
+    assert overlaps[0] == 0
+    assert got == list(range(20_000))
+
+
+def test_a_valve_error_raised_by_the_subscriber_during_a_delivery_still_ends_the_stream() -> None:
+    """The valve fails inside ``on_next`` (the producer holds the emitter role): one terminal."""
+    source: Subject[str] = Subject()
+    valve: BehaviorSubject[bool] = BehaviorSubject(True)
+    got: list[str] = []
+    failures: list[Exception] = []
+    boom = RuntimeError("valve failed")
+
+    def deliver(item: str) -> None:
+        got.append(item)
+        if item == "a":
+            valve.on_error(boom)
+
+    source.pipe(pausable(valve)).subscribe(deliver, failures.append)
+    source.on_next("a")
+    source.on_next("b")  # the source was disposed by the valve's error: not delivered
+    assert got == ["a"]
+    assert failures == [boom]
+    assert not source.observers  # disposal reached the source

@@ -12,10 +12,17 @@ import reactivex
 from reactivex import Observable
 from reactivex import operators as ops
 from reactivex.notification import OnError, OnNext
+from reactivex.subject import Subject
 from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.subscription import Subscription
 
-from rxstream.errors import ConfigurationError, ProviderError, StreamDecodeError, StreamInterruptedError
+from rxstream.errors import (
+    ConfigurationError,
+    ProviderError,
+    StreamCancelledError,
+    StreamDecodeError,
+    StreamInterruptedError,
+)
 from rxstream.events import StreamEnd, StreamEvent, StreamReset, StreamStart, TextDelta, Usage, UsageUpdate
 from rxstream.operators._basic import final, snapshots
 from rxstream.operators._retry import is_content, retry_stream
@@ -481,3 +488,104 @@ def test_a_synchronous_timer_scheduler_does_not_cancel_the_next_attempt() -> Non
 
     stream = reactivex.defer(factory).pipe(retry_stream(backoff=0, scheduler=ImmediateScheduler()), final())
     assert stream.run().request_id == "req_ok"
+
+
+def _record(stream: Observable[StreamEvent]) -> tuple[list[StreamEvent], list[Exception], list[bool]]:
+    items: list[StreamEvent] = []
+    failures: list[Exception] = []
+    completions: list[bool] = []
+    stream.subscribe(items.append, failures.append, lambda: completions.append(True))
+    return items, failures, completions
+
+
+def test_loop_shutdown_during_the_backoff_emits_one_stream_cancelled_error() -> None:
+    """asyncio.run returns while the backoff timer is pending: one terminal, with .partial."""
+    subscriptions = [0]
+
+    def factory(_: Any) -> Observable[StreamEvent]:
+        subscriptions[0] += 1
+        return reactivex.concat(reactivex.of(start("s1")), reactivex.throw(overloaded()))
+
+    async def main() -> tuple[list[StreamEvent], list[Exception], list[bool]]:
+        # Subscribed on the loop: the backoff is a call_later on it, 60 s away.
+        return _record(reactivex.defer(factory).pipe(retry_stream(3, backoff=60, jitter=0)))
+
+    items, failures, completions = asyncio.run(main())
+    assert subscriptions[0] == 1  # the retry never ran
+    assert items == [start("s1")]
+    assert completions == []
+    assert len(failures) == 1
+    error = failures[0]
+    assert isinstance(error, StreamCancelledError)
+    assert error.retryable is False
+    assert error.partial is not None and error.partial.request_id == "req_s1"
+    assert isinstance(error.__cause__, ProviderError)  # the error whose retry was abandoned
+
+
+def test_an_error_after_the_loop_closed_still_gets_one_terminal() -> None:
+    """The retry's loop is closed when a (thread) source fails: no call_later is possible."""
+    source: Subject[StreamEvent] = Subject()
+
+    async def main() -> tuple[list[StreamEvent], list[Exception], list[bool]]:
+        return _record(source.pipe(retry_stream(3, backoff=0.01, jitter=0)))
+
+    items, failures, completions = asyncio.run(main())
+    source.on_next(start("s1"))
+    source.on_error(overloaded())
+    assert items == [start("s1")]
+    assert completions == []
+    assert len(failures) == 1 and isinstance(failures[0], StreamCancelledError)
+    assert failures[0].partial is not None and failures[0].partial.request_id == "req_s1"
+
+
+def test_the_backoff_guard_leaves_nothing_behind_when_the_retry_succeeds() -> None:
+    calls = [0]
+
+    def factory(_: Any) -> Observable[StreamEvent]:
+        calls[0] += 1
+        if calls[0] == 1:
+            return reactivex.concat(reactivex.of(start("s1")), reactivex.throw(overloaded()))
+        return reactivex.of(start("ok"), end("ok", 1))
+
+    async def main() -> tuple[Response, set[asyncio.Task[Any]]]:
+        response = await reactivex.defer(factory).pipe(retry_stream(backoff=0.01, jitter=0), final())
+        return response, asyncio.all_tasks() - {asyncio.current_task()}
+
+    response, leftover = asyncio.run(main())
+    assert response.request_id == "req_ok"
+    assert leftover == set()
+
+
+def test_loop_shutdown_during_a_backoff_started_by_a_reader_thread() -> None:
+    """The source fails on another thread (a sync reader) while the loop runs, then the loop ends."""
+    source: Subject[StreamEvent] = Subject()
+
+    def reader() -> None:
+        source.on_next(start("s1"))
+        source.on_error(overloaded())
+
+    async def main() -> tuple[list[StreamEvent], list[Exception], list[bool]]:
+        recorded = _record(source.pipe(retry_stream(3, backoff=60, jitter=0)))
+        await asyncio.to_thread(reader)
+        return recorded
+
+    items, failures, completions = asyncio.run(main())
+    assert items == [start("s1")]
+    assert completions == []
+    assert len(failures) == 1 and isinstance(failures[0], StreamCancelledError)
+
+
+def test_disposal_during_a_loop_backoff_emits_nothing_and_leaves_no_task() -> None:
+    source: Subject[StreamEvent] = Subject()
+
+    async def main() -> tuple[list[Exception], set[asyncio.Task[Any]]]:
+        failures: list[Exception] = []
+        subscription = source.pipe(retry_stream(3, backoff=60, jitter=0)).subscribe(on_error=failures.append)
+        source.on_error(overloaded())
+        subscription.dispose()
+        await asyncio.sleep(0)  # one loop iteration: the released guard task finishes
+        return failures, asyncio.all_tasks() - {asyncio.current_task()}
+
+    failures, leftover = asyncio.run(main())
+    assert failures == []
+    assert leftover == set()
