@@ -160,6 +160,13 @@ async def _batches(
     connection. Events from other threads go into a deque; the loop is woken with at most
     one pending ``call_soon_threadsafe`` at a time, so a fast producer costs one wake-up per
     batch, not per event.
+
+    Why not `rxstream.aio.to_async_iterator`: it yields one item per ``__anext__`` with no
+    way to take what else is ready (no batching), and a ping timeout around ``__anext__``
+    must not cancel it (cancelling disposes the subscription), so each event would need its
+    own pending task: measured 22.8 µs/event with a 15 s ping vs 3.0 µs/event here (20,000
+    in-memory events, ``rxstream`` protocol). It does add backpressure (``max_buffered``),
+    which this bridge lacks: a client slower than the provider grows the deque.
     """
     loop = asyncio.get_running_loop()
     loop_thread = threading.get_ident()
