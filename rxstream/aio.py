@@ -40,6 +40,7 @@ from rxstream._demand import (
     wait_for_demand,
     would_block_loop,
 )
+from rxstream._sdk_internals import scheduler_loop
 from rxstream.errors import ConfigurationError
 
 __all__ = ["from_async_iterable", "to_async_iterator", "to_iterator"]
@@ -388,7 +389,7 @@ def to_iterator(observable: Observable[_T], *, max_buffered: int = 1024) -> Iter
 
 def _pick_loop(scheduler: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop | None:
     if isinstance(scheduler, AsyncIOScheduler):
-        return scheduler._loop  # the constructor argument; reactivex 6.1 has no accessor
+        return scheduler_loop(scheduler)
     try:
         return asyncio.get_running_loop()
     except RuntimeError:

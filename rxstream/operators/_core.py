@@ -24,6 +24,7 @@ from reactivex.scheduler import (
 )
 from reactivex.scheduler.eventloop import AsyncIOScheduler, AsyncIOThreadSafeScheduler
 
+from rxstream._sdk_internals import scheduler_loop
 from rxstream.errors import ConfigurationError
 from rxstream.events import StreamEvent, TextDelta, ThinkingDelta, ToolCallStart
 
@@ -136,8 +137,7 @@ def resolve_scheduler(
     else:
         return TimeoutScheduler.singleton()
     if isinstance(chosen, AsyncIOScheduler) and not isinstance(chosen, AsyncIOThreadSafeScheduler):
-        # ``_loop`` is the constructor argument; reactivex 6.1 has no public accessor.
-        return AsyncIOThreadSafeScheduler(chosen._loop)
+        return AsyncIOThreadSafeScheduler(scheduler_loop(chosen))
     return chosen
 
 

@@ -14,6 +14,7 @@ from reactivex import operators as ops
 from reactivex.disposable import Disposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
+from rxstream._sdk_internals import scheduler_loop
 from rxstream.errors import ConfigurationError
 from rxstream.events import StreamEvent
 from rxstream.operators._core import check_scheduler, check_seconds
@@ -179,7 +180,7 @@ def _thread_event_signal(event: threading.Event, poll: float) -> Observable[None
 def _pick_loop(*schedulers: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop | None:
     for scheduler in schedulers:
         if isinstance(scheduler, AsyncIOScheduler):
-            return scheduler._loop  # the constructor argument; no accessor in reactivex 6.1
+            return scheduler_loop(scheduler)
     try:
         return asyncio.get_running_loop()
     except RuntimeError:

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from reactivex import Observable, abc
 
+from rxstream._sdk_internals import httpx_pending_socket
 from rxstream.errors import (
     ProviderError,
     StreamDecodeError,
@@ -176,28 +177,17 @@ def abort_pending_request(client: Any, stream_id: str) -> bool:
 
     A sync SDK call blocks in httpcore until the headers arrive, and no public API exposes
     the connection before that. This looks up the request by its `STREAM_ID_HEADER` in the
-    client's httpcore connection pool (``httpx2.Client._transport._pool._requests``, private
-    attributes of httpx2/httpcore2 2.x) and shuts its socket down, so the blocked call fails
-    at once and the server sees the disconnect. Returns whether a socket was found; any
-    layout change in those libraries makes it return False (disposal then takes effect when
-    the headers arrive).
+    client's httpcore connection pool (`rxstream._sdk_internals.httpx_pending_socket`: private
+    attributes of httpx2/httpcore2 2.x, canary-tested) and shuts its socket down, so the
+    blocked call fails at once and the server sees the disconnect. Returns whether a socket
+    was found; any layout change in those libraries makes it return False (disposal then
+    takes effect when the headers arrive).
     """
-    marker = (STREAM_ID_HEADER.encode(), stream_id.encode())
-    try:
-        pool = client._client._transport._pool
-        for pool_request in list(pool._requests):
-            if marker not in [(k.lower(), v) for k, v in pool_request.request.headers]:
-                continue
-            connection = pool_request.connection
-            inner = getattr(connection, "_connection", None)
-            stream = getattr(inner, "_network_stream", None)
-            sock = stream.get_extra_info("socket") if stream is not None else None
-            if isinstance(sock, socket.socket):
-                _shutdown(sock)
-                return True
-    except Exception:
-        logger.debug("rxstream: could not reach a pending connection", exc_info=True)
-    return False
+    sock = httpx_pending_socket(client, STREAM_ID_HEADER.encode(), stream_id.encode())
+    if sock is None:
+        return False
+    _shutdown(sock)
+    return True
 
 
 def _abort_while_reading(http_response: Any, control: Control) -> None:
@@ -305,18 +295,20 @@ def sync_sse_session(
             return
         normaliser.request_id = _header(http_response.headers, *request_id_headers)
         decoder = SSEDecoder()
+        events_of = decoder.iter_feed  # lazy: a chunk's first event is not held back by the rest
         feed = normaliser.feed_sse
         check = _BodyCheck(http_response, provider)
         try:
             for chunk in http_response.iter_bytes():
-                events = decoder.feed(chunk)
-                if not events:
-                    if not check.seen:
-                        check.no_event(chunk)
+                if check.seen:
+                    for sse in events_of(chunk):
+                        yield from feed(sse.event, sse.data)
                     continue
-                check.seen = True
-                for sse in events:
+                for sse in events_of(chunk):
+                    check.seen = True
                     yield from feed(sse.event, sse.data)
+                if not check.seen:
+                    check.no_event(chunk)
         except StreamError:
             raise
         except Exception as exc:
@@ -362,19 +354,17 @@ async def async_sse_session(
         _abort_while_reading(http_response, control)
         normaliser.request_id = _header(http_response.headers, *request_id_headers)
         decoder = SSEDecoder()
+        events_of = decoder.iter_feed  # lazy: a chunk's first event is not held back by the rest
         feed = normaliser.feed_sse
         check = _BodyCheck(http_response, provider)
         try:
             async for chunk in http_response.aiter_bytes():
-                events = decoder.feed(chunk)
-                if not events:
-                    if not check.seen:
-                        check.no_event(chunk)
-                    continue
-                check.seen = True
-                for sse in events:
+                for sse in events_of(chunk):
+                    check.seen = True
                     for event in feed(sse.event, sse.data):
                         yield event
+                if not check.seen:
+                    check.no_event(chunk)
         except StreamError:
             raise
         except Exception as exc:

@@ -37,6 +37,7 @@ from rxstream._demand import (
     wait_for_demand,
     would_block_loop,
 )
+from rxstream._sdk_internals import scheduler_loop
 from rxstream.errors import ConfigurationError, StreamCancelledError, StreamError, StreamInterruptedError
 from rxstream.events import StreamEvent
 from rxstream.providers._readers import ReaderScheduler
@@ -152,7 +153,8 @@ def session_observable(
                 # The asyncio loop must never block on a socket read: read on the pool instead,
                 # and hand the notifications to the loop thread-safely (`await stream` with a
                 # sync client: a future resolved from the reader thread would not wake the loop).
-                hop = LoopObserver(observer, sched._loop, hooks=current_demand(), on_failure=control.cancel)
+                hop_loop = scheduler_loop(sched)
+                hop = LoopObserver(observer, hop_loop, hooks=current_demand(), on_failure=control.cancel)
                 target = hop
                 sched = default_scheduler()
 
@@ -194,7 +196,7 @@ def session_observable(
 
 def _pick_loop(scheduler: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop | None:
     if isinstance(scheduler, AsyncIOScheduler):
-        return scheduler._loop  # the public constructor argument; no accessor exists in reactivex 6.1
+        return scheduler_loop(scheduler)
     try:
         return asyncio.get_running_loop()
     except RuntimeError:

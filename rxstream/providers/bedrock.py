@@ -82,6 +82,7 @@ from reactivex import Observable, abc
 
 from rxstream._extras import require
 from rxstream._lean import text_delta, thinking_delta, tool_call_delta
+from rxstream._sdk_internals import event_stream_operation, event_stream_raw, watch_botocore_connections
 from rxstream.errors import (
     ConfigurationError,
     ProviderError,
@@ -674,7 +675,7 @@ class _SocketAbort:
 
     def __init__(self, event_stream: Any) -> None:
         # botocore/eventstream.py: EventStream(raw_stream, ...) keeps the urllib3 HTTPResponse.
-        self._raw = getattr(event_stream, "_raw_stream", None)
+        self._raw = event_stream_raw(event_stream)
 
     def __call__(self) -> None:
         raw = self._raw
@@ -720,33 +721,21 @@ class _PendingAbort:
                 sock.shutdown(socket.SHUT_RDWR)
 
 
+def _report_connection(conn: Any) -> None:
+    """`watch_botocore_connections` callback: hand ``conn`` to this reader thread's register."""
+    register = getattr(_pending, "register", None)
+    if register is not None:
+        register(conn)
+
+
 def _watch_pool(client: Any) -> bool:
-    """Instrument the urllib3 pool of ``client``'s endpoint (idempotent); False if not reachable.
+    """Watch the connections ``client``'s endpoint pool hands out (idempotent); False if unreachable.
 
-    Private attributes read: ``client._endpoint.http_session._manager`` (botocore's
-    ``URLLib3Session`` and its urllib3 ``PoolManager``) and the pool's ``_get_conn``
-    (urllib3 2.x). Any other layout (a proxy, a stubbed client) returns False and disposal
-    while the headers are pending then takes effect when they arrive.
+    Through `rxstream._sdk_internals.watch_botocore_connections` (private botocore/urllib3
+    attributes, canary-tested). When it returns False, disposal while the headers are
+    pending takes effect when they arrive.
     """
-    try:
-        manager = client._endpoint.http_session._manager
-        pool = manager.connection_from_url(client.meta.endpoint_url)
-        if getattr(pool, "_rxstream_watched", False):
-            return True
-        original = pool._get_conn
-    except Exception:
-        return False
-
-    def get_conn(*args: Any, **kwargs: Any) -> Any:
-        conn = original(*args, **kwargs)
-        register = getattr(_pending, "register", None)
-        if register is not None:
-            register(conn)
-        return conn
-
-    pool._get_conn = get_conn
-    pool._rxstream_watched = True
-    return True
+    return watch_botocore_connections(client, _report_connection)
 
 
 def _decoded_events(stream: Any, provider: str) -> Iterator[dict[str, Any]]:
@@ -757,13 +746,13 @@ def _decoded_events(stream: Any, provider: str) -> Iterator[dict[str, Any]]:
     lean decoder yields the same dicts ~4x faster. Falls back to iterating the boto3 stream
     when that attribute is missing (another botocore layout, or a stubbed client).
     """
-    raw = getattr(stream, "_raw_stream", None)
+    raw = event_stream_raw(stream)
     if raw is None or not callable(getattr(raw, "stream", None)):
         yield from stream
         return
     from botocore.exceptions import EventStreamError
 
-    operation = getattr(stream, "_operation_name", "ConverseStream")
+    operation = event_stream_operation(stream, "ConverseStream")
     try:
         for event in decode_frames(raw.stream()):
             if len(event) == 1:

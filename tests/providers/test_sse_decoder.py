@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rxstream.errors import StreamDecodeError
 from rxstream.events import StreamEvent
 from rxstream.providers._sse import SSEDecoder
 from rxstream.providers.anthropic import AnthropicNormaliser
@@ -223,3 +225,15 @@ def test_pending_long_lines_survive_any_chunk_size(size: int) -> None:
         out += decoder.feed(body[i : i + size])
     out += decoder.flush()
     assert [(e.event, e.data) for e in out] == [("a", b"z" * 300), ("b", b"2"), (None, b"tail")]
+
+
+def test_iter_feed_yields_a_chunks_first_event_before_decoding_the_rest() -> None:
+    # A fast server's 64 KiB read holds hundreds of events: the first one must not wait for
+    # the rest to be decoded (time to first event). Proof of laziness: the second event is
+    # too big, and that is only found after the first one was handed out.
+    decoder = SSEDecoder(max_event_bytes=100)
+    chunk = b"data: a\n\n" + b"data: " + b"x" * 60 + b"\ndata: " + b"y" * 60 + b"\n\n"
+    events = decoder.iter_feed(chunk)
+    assert next(events).data == b"a"
+    with pytest.raises(StreamDecodeError):
+        next(events)
