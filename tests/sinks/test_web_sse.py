@@ -21,8 +21,17 @@ from starlette.routing import Route
 
 import rxstream as rxs
 from rxstream.errors import ConfigurationError, ProviderError, StreamInterruptedError
-from rxstream.events import StreamEvent, TextDelta, ThinkingDelta, ToolCallStart
-from rxstream.testing import Fault, ProviderEmulator, ResponseScript, ScriptedToolCall
+from rxstream.events import (
+    IterationEnd,
+    IterationStart,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallStart,
+    ToolResult,
+)
+from rxstream.testing import Fault, ProviderEmulator, ResponseScript, ScriptedToolCall, ToolConversation
 
 RICH = ResponseScript(
     thinking="Let me think about it.",
@@ -159,6 +168,14 @@ AI_SDK_SCHEMA: dict[str, tuple[set[str], set[str]]] = {
         {"toolCallId", "toolName", "input"},
         {"providerExecuted", "providerMetadata", "dynamic", "title"},
     ),
+    "tool-output-available": (
+        {"toolCallId", "output"},
+        {"providerExecuted", "providerMetadata", "toolMetadata", "dynamic", "preliminary"},
+    ),
+    "tool-output-error": (
+        {"toolCallId", "errorText"},
+        {"providerExecuted", "providerMetadata", "toolMetadata", "dynamic"},
+    ),
     "finish-step": (set(), set()),
     "finish": (set(), {"finishReason", "messageMetadata"}),
     "error": ({"errorText"}, set()),
@@ -176,6 +193,16 @@ GRAMMAR = re.compile(
     r"|tool-input-start (tool-input-delta )*)?error )"
     r"\[DONE\] $"
 )
+# A tool loop (AI SDK multi-step `streamText`, stream-text.ts): one start, then per model turn
+# one step of content blocks followed by the tool outputs of that turn, one finish, [DONE].
+_BLOCK = (
+    r"(reasoning-start (reasoning-delta )+reasoning-end )|(text-start (text-delta )+text-end )"
+    r"|(tool-input-start (tool-input-delta )*tool-input-available )"
+)
+LOOP_GRAMMAR = re.compile(
+    rf"start (start-step ({_BLOCK})*(tool-output-available |tool-output-error )*finish-step )+"
+    r"finish \[DONE\] $"
+)
 
 
 def ai_sdk_frames(url: str) -> tuple[httpx2.Headers, list[bytes]]:
@@ -187,7 +214,7 @@ def ai_sdk_frames(url: str) -> tuple[httpx2.Headers, list[bytes]]:
     return headers, body[:-2].split(b"\n\n")
 
 
-def check_grammar(frames: list[bytes]) -> list[dict[str, Any]]:
+def check_grammar(frames: list[bytes], grammar: re.Pattern[str] = GRAMMAR) -> list[dict[str, Any]]:
     chunks: list[dict[str, Any]] = []
     tokens: list[str] = []
     for frame in frames:
@@ -202,7 +229,7 @@ def check_grammar(frames: list[bytes]) -> list[dict[str, Any]]:
         assert required <= keys <= required | optional, chunk
         chunks.append(chunk)
         tokens.append(chunk["type"])
-    assert GRAMMAR.fullmatch(" ".join(tokens) + " "), tokens
+    assert grammar.fullmatch(" ".join(tokens) + " "), tokens
     open_id: str | None = None  # deltas use the id of their start; ids are unique
     seen: set[str] = set()
     for chunk in chunks:
@@ -316,7 +343,126 @@ async def test_ai_sdk_encoder_blocks_and_ids() -> None:
         ("reasoning-end", "reasoning-1"),
         ("text-start", "text-2"),
         ("text-delta", "text-2"),
+        ("text-end", "text-2"),  # completion without StreamEnd still closes the message
+        ("finish-step", None),
+        ("finish", None),
     ]
+    assert body.endswith(b"data: [DONE]\n\n")
+
+
+# --- the agent tool loop over SSE -------------------------------------------------------------
+
+
+@rxs.tool
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@rxs.tool
+def divide(a: int, b: int) -> float:
+    """Divide a by b."""
+    return a / b
+
+
+LOOP_TURNS = [
+    ResponseScript(
+        thinking="Two tools.",
+        text="Let me compute.",
+        tool_calls=[
+            ScriptedToolCall(id="toolu_add", name="add", arguments='{"a": 2, "b": 40}', fragment_size=4),
+            ScriptedToolCall(id="toolu_div", name="divide", arguments='{"a": 1, "b": 0}'),
+        ],
+        stop_reason="tool_use",
+    ),
+    ResponseScript(text="2 + 40 = 42; 1 / 0 failed."),
+]
+
+
+def tool_loop_stream(emu: ProviderEmulator, sent: list[StreamEvent] | None = None) -> Observable[StreamEvent]:
+    client = anthropic.Anthropic(base_url=emu.anthropic_base_url, api_key="sk-test")
+    _OPEN_CLIENTS.append(client)
+    loop = rxs.tool_loop(
+        rxs.from_anthropic,
+        client,
+        tools=[add, divide],
+        model="emulator-1",
+        max_tokens=100,
+        messages=[{"role": "user", "content": "2 + 40 and 1 / 0?"}],
+    )
+    return loop if sent is None else loop.pipe(ops.do_action(sent.append))
+
+
+def test_tool_loop_ai_sdk_steps_and_tool_outputs(serve_asgi: Any) -> None:
+    with ProviderEmulator(responder=ToolConversation(LOOP_TURNS)) as emu:
+        _, frames = ai_sdk_frames(serve_asgi(app_for(lambda: tool_loop_stream(emu), protocol="ai-sdk")))
+    chunks = check_grammar(frames, LOOP_GRAMMAR)
+    kinds = [c["type"] for c in chunks]
+    assert kinds.count("start") == 1 and kinds.count("finish") == 1
+    assert kinds.count("start-step") == kinds.count("finish-step") == 2  # one step per model turn
+    assert chunks[-1] == {"type": "finish", "finishReason": "stop"}
+    assert frames[-1] == b"data: [DONE]"
+    # Every tool output answers a tool input of the same step, each call exactly once.
+    step_inputs: set[str] = set()
+    answered: list[str] = []
+    for chunk in chunks:
+        if chunk["type"] == "start-step":
+            step_inputs = set()
+        elif chunk["type"].startswith("tool-input-"):
+            step_inputs.add(chunk["toolCallId"])
+        elif chunk["type"].startswith("tool-output-"):
+            assert chunk["toolCallId"] in step_inputs, chunk
+            answered.append(chunk["toolCallId"])
+    assert sorted(answered) == ["toolu_add", "toolu_div"]
+    outputs = {c["toolCallId"]: c for c in chunks if c["type"].startswith("tool-output-")}
+    assert outputs["toolu_add"] == {
+        "type": "tool-output-available",
+        "toolCallId": "toolu_add",
+        "output": "42",
+    }
+    assert outputs["toolu_div"] == {
+        "type": "tool-output-error",
+        "toolCallId": "toolu_div",
+        "errorText": "ZeroDivisionError: division by zero",
+    }
+    text = "".join(c["delta"] for c in chunks if c["type"] == "text-delta")
+    assert text == LOOP_TURNS[0].text + LOOP_TURNS[1].text
+
+
+def test_tool_loop_rxstream_round_trip_keeps_loop_events(serve_asgi: Any) -> None:
+    sent: list[StreamEvent] = []
+    with ProviderEmulator(responder=ToolConversation(LOOP_TURNS)) as emu:
+        url = serve_asgi(app_for(lambda: tool_loop_stream(emu, sent)))
+        received, error = collect(rxs.web.from_sse(url + "/events"))
+    assert error is None
+    assert received == sent
+    loop_events = [e for e in received if isinstance(e, IterationStart | ToolResult | IterationEnd)]
+    assert [e.type for e in loop_events] == [
+        "iteration_start",
+        "tool_result",
+        "tool_result",
+        "iteration_end",
+        "iteration_start",
+        "iteration_end",
+    ]
+    assert {e.tool_call_id: e.is_error for e in loop_events if isinstance(e, ToolResult)} == {
+        "toolu_add": False,
+        "toolu_div": True,
+    }
+
+
+async def test_ai_sdk_encoder_loop_without_tools_and_error_mid_loop() -> None:
+    events: list[StreamEvent] = [
+        IterationStart(stream_id="l", seq=0, iteration=1),
+        StreamStart(stream_id="l", seq=1, provider="anthropic"),
+        TextDelta(stream_id="l", seq=2, text="Hi"),
+    ]
+    source: Observable[StreamEvent] = reactivex.concat(
+        reactivex.from_iterable(events), reactivex.throw(StreamInterruptedError("dropped", provider="x"))
+    )
+    body = b"".join([f async for f in rxs.web.to_sse(source, protocol="ai-sdk", ping=None)])
+    kinds = [json.loads(f[6:])["type"] for f in body[:-2].split(b"\n\n")[:-1]]
+    assert kinds == ["start", "start-step", "text-start", "text-delta", "error"]
     assert body.endswith(b"data: [DONE]\n\n")
 
 
