@@ -4,8 +4,9 @@ One command: ``python benchmarks/first_event.py`` (``--rounds N``, ``--only anth
 
 Same bytes for both contenders: the emulator renders each body once, a replay server in a
 separate process (``_replay_server.py``, ``TCP_NODELAY`` set) serves them. For each provider
-and each connection state, rounds alternate raw, rxstream, raw, rxstream, ... (after 5
-warm-up rounds) and the reported figure is the **median of the per-round differences**
+and each connection state, each round runs raw and rxstream once, in alternating order
+(raw first in even rounds, rxstream first in odd ones: the request right after another one
+measurably pays more), after 5 warm-up rounds; the figure is the **median of the per-round differences**
 (rxstream - raw, milliseconds), next to the raw median:
 
 * ``warm``: a short answer (10 text deltas) read to its end, so the next request reuses the
@@ -79,9 +80,13 @@ def measure(scenario: R.Scenario, base: str, mode: str, rounds: int) -> tuple[fl
             rx()
         raws: list[float] = []
         diffs: list[float] = []
-        for _ in range(rounds):
-            a = raw()
-            b = rx()
+        for i in range(rounds):
+            if i % 2:  # alternate the order: the request right after another one pays more
+                b = rx()
+                a = raw()
+            else:
+                a = raw()
+                b = rx()
             raws.append(a)
             diffs.append(b - a)
         return statistics.median(raws) * 1e3, statistics.median(diffs) * 1e3
