@@ -84,16 +84,20 @@ class SSEDecoder:
         Raises:
             StreamDecodeError: a line or an event's data exceeds ``max_event_bytes``.
         """
-        lines = self._lines(chunk)
-        for line in lines:
-            if line:
-                if line[:5] == b"data:" and not self._data:  # the common case, inlined
+        for line in self._lines(chunk):
+            if not line:
+                if self._has_data or self._event is not None:
+                    yield self._dispatch()
+            elif line[:5] == b"data:":  # the common cases inlined: one data line, an event name
+                if self._data:
+                    self._add_data(line[6:] if line[5:6] == b" " else line[5:])
+                else:
                     self._data.append(line[6:] if line[5:6] == b" " else line[5:])
                     self._has_data = True
-                else:
-                    self._line(line)
-            elif self._has_data or self._event is not None:
-                yield self._dispatch()
+            elif line[:6] == b"event:":
+                self._event = (line[7:] if line[6:7] == b" " else line[6:]).decode("utf-8", "replace")
+            else:
+                self._line(line)
 
     def _lines(self, chunk: bytes) -> list[bytes]:
         """Split the buffered bytes plus ``chunk`` into complete lines; keep the unfinished tail."""
