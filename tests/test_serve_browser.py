@@ -6,9 +6,11 @@ missing browser into a failure instead of a (reported) skip.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -42,11 +44,14 @@ def _browser_paths() -> tuple[str, str] | None:
     return (chromium, driver) if chromium and driver else None
 
 
-@pytest.fixture
-def serve_url() -> Iterator[str]:
-    env = {**os.environ, "RXSTREAM_EMULATOR_SCRIPT": SCRIPT.model_dump_json()}
+@contextlib.contextmanager
+def _serve(*extra: str, script: ResponseScript | None = None) -> Iterator[str]:
+    """Run ``rxstream serve --port 0 *extra`` (emulator: ``script``, else the demo model); yield its URL."""
+    env = {k: v for k, v in os.environ.items() if k != "RXSTREAM_EMULATOR_SCRIPT"}
+    if script is not None:
+        env["RXSTREAM_EMULATOR_SCRIPT"] = script.model_dump_json()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rxstream.cli", "serve", "--port", "0"],
+        [sys.executable, "-m", "rxstream.cli", "serve", "--port", "0", "--emulator", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -69,6 +74,18 @@ def serve_url() -> Iterator[str]:
         for pipe in (proc.stdout, proc.stderr):
             if pipe is not None:
                 pipe.close()
+
+
+@pytest.fixture
+def serve_url() -> Iterator[str]:
+    with _serve(script=SCRIPT) as url:
+        yield url
+
+
+@pytest.fixture
+def tools_url() -> Iterator[str]:
+    with _serve("--tools", "demo", "--max-iterations", "3") as url:
+        yield url
 
 
 @pytest.fixture
@@ -160,6 +177,47 @@ def test_chat_page_streams_escapes_and_stops(serve_url: str, browser: Any) -> No
 
     DOCS.mkdir(exist_ok=True)
     browser.save_screenshot(str(DOCS / "serve.png"))
+
+
+def test_tool_mode_shows_iterations_tool_results_and_the_final_answer(tools_url: str, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 20, poll_frequency=0.02)
+    browser.get(tools_url)
+    wait.until(lambda d: "tool loop: calculator, clock" in d.find_element(By.ID, "info").text)
+    browser.find_element(By.ID, "prompt").send_keys("What is 12 * (3 + 4)? <b>bold</b>", Keys.ENTER)
+
+    def calculator_box(d: Any) -> Any:
+        for box in d.find_elements(By.CSS_SELECTOR, ".message.assistant details.tool"):
+            if "calculator" in box.find_element(By.TAG_NAME, "summary").text:
+                return box
+        return False
+
+    # The call box appears while the arguments stream, then the result lands in the same box.
+    box = wait.until(calculator_box)
+    wait.until(lambda d: box.get_attribute("data-state") == "result")
+    assert '"expression": "12 * (3 + 4)"' in str(box.find_element(By.CSS_SELECTOR, "pre.args").text)
+    assert box.find_element(By.CSS_SELECTOR, "pre.result").text == "12 * (3 + 4) = 84"
+    answer = browser.find_element(By.CSS_SELECTOR, ".message.assistant")
+    assert answer.get_attribute("data-state") == "streaming"  # the result showed before the answer ended
+
+    # Then the final answer streams into the last iteration, marked as final.
+    wait.until(lambda d: answer.get_attribute("data-state") == "done")
+    sections = answer.find_elements(By.CSS_SELECTOR, "section.iteration")
+    assert [s.get_attribute("data-iteration") for s in sections] == ["1", "2"]
+    final = answer.find_element(By.CSS_SELECTOR, "section.iteration.final .text").text
+    assert final.startswith("The tools answered: 12 * (3 + 4) = 84;")
+    assert len(sections[0].find_elements(By.CSS_SELECTOR, "details.tool")) == 2
+    assert sections[0].find_elements(By.CSS_SELECTOR, "details.tool[data-state=result]")[1]
+    stats = answer.find_element(By.CSS_SELECTOR, ".stats").text
+    assert "2 iterations" in stats and "2 tool calls" in stats and "stop: end_turn" in stats, stats
+    heads = [s.find_element(By.CSS_SELECTOR, ".iteration-head").text for s in sections]
+    inputs = [int(re.search(r"(\d+) in /", head)[1]) for head in heads]  # type: ignore[index]
+    assert f"{sum(inputs)} in /" in stats  # the stats line sums the loop
+    # The prompt's markup stayed text.
+    assert browser.find_elements(By.CSS_SELECTOR, ".message b") == []
 
 
 def test_busy_port_is_reported_with_a_non_zero_exit(capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from reactivex import Observable
 
-from rxstream.cli._session import announce, console, open_session
+from rxstream.cli._session import Session, announce, console, open_session
 from rxstream.errors import StreamError, ToolError
 from rxstream.events import (
     IterationEnd,
@@ -34,7 +34,15 @@ from rxstream.events import (
 from rxstream.operators._loop_result import LoopAccumulator, ToolLoopResult
 from rxstream.tools import Tool, tool, tool_loop
 
-__all__ = ["DEMO_TOOLS", "add_arguments", "calculator", "clock", "render_loop", "run_tools"]
+__all__ = [
+    "DEMO_TOOLS",
+    "add_arguments",
+    "calculator",
+    "clock",
+    "loop_stream",
+    "render_loop",
+    "run_tools",
+]
 
 _OPERATORS: dict[type, Callable[..., Any]] = {
     ast.Add: operator.add,
@@ -95,6 +103,25 @@ def clock(timezone: str = "UTC") -> str:
 
 DEMO_TOOLS: dict[str, list[Tool]] = {"demo": [calculator, clock]}
 """Tool sets for ``--tools``."""
+
+
+def loop_stream(session: Session, tools: str, prompt: str, max_iterations: int) -> Observable[StreamEvent]:
+    """The cold tool loop answering ``prompt`` after ``session.history``, with a `DEMO_TOOLS` set.
+
+    On the embedded emulator the demo responder (`rxstream.testing.demo`) sees the demo
+    tools offered: its first turn calls both, the next answers with their results.
+
+    Raises:
+        ConfigurationError: ``max_iterations < 1`` (from `rxstream.tool_loop`).
+        KeyError: ``tools`` is not a key of `DEMO_TOOLS`.
+    """
+    return tool_loop(
+        session.spec.entry_point,
+        session.client,
+        tools=DEMO_TOOLS[tools],
+        max_iterations=max_iterations,
+        **session.request(prompt),
+    )
 
 
 def render_loop(out: Any, stream: Observable[StreamEvent]) -> ToolLoopResult:
@@ -204,16 +231,9 @@ def run_tools(args: argparse.Namespace) -> int:
 
     prompt = _prompt_text(args)
     out, err = console(), console(stderr=True)
-    tools = DEMO_TOOLS[args.tools]
     with open_session(session_options(args)) as session:
         announce(err, session)
-        stream = tool_loop(
-            session.spec.entry_point,
-            session.client,
-            tools=tools,
-            max_iterations=args.max_iterations,
-            **session.request(prompt),
-        )
+        stream = loop_stream(session, args.tools, prompt, args.max_iterations)
         try:
             if getattr(args, "json", False):
                 outcome = emit("json", stream, sys.stdout, None)
