@@ -179,6 +179,14 @@ def test_chat_page_streams_escapes_and_stops(serve_url: str, browser: Any) -> No
     browser.save_screenshot(str(DOCS / "serve.png"))
 
 
+CALCULATOR_STATE = """
+const answer = document.querySelector(".message.assistant");
+const box = answer && [...answer.querySelectorAll("details.tool")].find(
+  (b) => b.querySelector("summary").textContent.includes("calculator"));
+return box ? [box.dataset.state, answer.dataset.state] : null;
+"""
+
+
 def test_tool_mode_shows_iterations_tool_results_and_the_final_answer(tools_url: str, browser: Any) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -189,19 +197,21 @@ def test_tool_mode_shows_iterations_tool_results_and_the_final_answer(tools_url:
     wait.until(lambda d: "tool loop: calculator, clock" in d.find_element(By.ID, "info").text)
     browser.find_element(By.ID, "prompt").send_keys("What is 12 * (3 + 4)? <b>bold</b>", Keys.ENTER)
 
-    def calculator_box(d: Any) -> Any:
-        for box in d.find_elements(By.CSS_SELECTOR, ".message.assistant details.tool"):
-            if "calculator" in box.find_element(By.TAG_NAME, "summary").text:
-                return box
-        return False
+    # The call box appears while the arguments stream, then the result lands in the same box,
+    # before the answer has ended (both states read in one script call: one page snapshot).
+    states: list[Any] = []
 
-    # The call box appears while the arguments stream, then the result lands in the same box.
-    box = wait.until(calculator_box)
-    wait.until(lambda d: box.get_attribute("data-state") == "result")
+    def result_shown(d: Any) -> bool:
+        states.append(d.execute_script(CALCULATOR_STATE))
+        return bool(states[-1]) and states[-1][0] == "result"
+
+    wait.until(result_shown)
+    assert states[-1][1] == "streaming", states[-1]
+    answer = browser.find_element(By.CSS_SELECTOR, ".message.assistant")
+    box = answer.find_element(By.CSS_SELECTOR, "details.tool")
+    assert "calculator" in box.find_element(By.TAG_NAME, "summary").text
     assert '"expression": "12 * (3 + 4)"' in str(box.find_element(By.CSS_SELECTOR, "pre.args").text)
     assert box.find_element(By.CSS_SELECTOR, "pre.result").text == "12 * (3 + 4) = 84"
-    answer = browser.find_element(By.CSS_SELECTOR, ".message.assistant")
-    assert answer.get_attribute("data-state") == "streaming"  # the result showed before the answer ended
 
     # Then the final answer streams into the last iteration, marked as final.
     wait.until(lambda d: answer.get_attribute("data-state") == "done")
@@ -218,6 +228,16 @@ def test_tool_mode_shows_iterations_tool_results_and_the_final_answer(tools_url:
     assert f"{sum(inputs)} in /" in stats  # the stats line sums the loop
     # The prompt's markup stayed text.
     assert browser.find_elements(By.CSS_SELECTOR, ".message b") == []
+
+    # A second question (its history: the first question and the final answer's text): the
+    # calculator refuses, and its error result lands in its box.
+    browser.find_element(By.ID, "prompt").send_keys("And 2 ** 1000?", Keys.ENTER)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".message.assistant")) == 2)
+    second = browser.find_elements(By.CSS_SELECTOR, ".message.assistant")[1]
+    wait.until(lambda d: second.get_attribute("data-state") == "done")
+    failed = second.find_element(By.CSS_SELECTOR, "details.tool[data-state=error]")
+    assert "calculator" in failed.find_element(By.TAG_NAME, "summary").text
+    assert failed.find_element(By.CSS_SELECTOR, "pre.result.error").text == "exponent too large"
 
 
 def test_busy_port_is_reported_with_a_non_zero_exit(capsys: pytest.CaptureFixture[str]) -> None:
