@@ -15,6 +15,7 @@ Usage::
     rxstream --version
     rxstream mcp [--transport stdio|http] [--config FILE] [--profile NAME]
     rxstream serve [--port N] [--provider P] [--model M] [--max-tokens N] [--emulator]
+    rxstream serve --tools demo [--max-iterations N]   # the tool loop in the browser
 
 Providers are the registry's (`rxstream.providers.PROVIDERS`) plus ``emulator`` (the
 Anthropic wire format on the embedded emulator). A provider without credentials runs on the
