@@ -28,6 +28,7 @@ from typing import Any
 import reactivex
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
+from reactivex.scheduler import NewThreadScheduler
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from rxstream._demand import (
@@ -147,6 +148,12 @@ def session_observable(
         control = Control(new_stream_id())
         if sync_session is not None:
             sched = scheduler or subscribe_scheduler or default_scheduler()
+            if sched is subscribe_scheduler and type(sched) is NewThreadScheduler:
+                # reactivex's `Observable.run()` subscribes with its NewThreadScheduler: a new
+                # thread and event loop per call (~180 µs to start reading, measured). It only
+                # asks for "another thread", which a reader-pool thread is (~40 µs). An explicit
+                # ``scheduler=NewThreadScheduler()`` argument is honoured.
+                sched = default_scheduler()
             target = observer
             hop: LoopObserver[StreamEvent] | None = None
             if isinstance(sched, AsyncIOScheduler):

@@ -167,6 +167,35 @@ def test_many_paused_sync_streams_do_not_starve_a_new_one() -> None:
                 sub.dispose()
 
 
+def test_run_reads_on_the_reader_pool_not_on_a_new_thread_per_call() -> None:
+    """Issue 9: `Observable.run()` subscribes with reactivex's NewThreadScheduler, which starts
+    a thread and an event loop per call (~180 µs before the request is sent); the reader pool
+    hands the read to an idle thread (~40 µs). An explicit scheduler argument is honoured."""
+    from reactivex import operators as ops
+    from reactivex.scheduler import NewThreadScheduler
+
+    with ProviderEmulator() as emu:
+        make = _sync_stream_factory(emu, "anthropic")
+        names: list[str] = []
+
+        def where(_: StreamEvent) -> None:
+            names.append(threading.current_thread().name)
+
+        make().pipe(ops.do_action(where), rso.final()).run()
+        assert names and all(name.startswith("rxstream-reader") for name in names)
+        names.clear()
+        client = _CLIENTS[-1]
+        explicit = rxs.from_anthropic(
+            client,
+            model="m",
+            max_tokens=64,
+            messages=[{"role": "user", "content": "hi"}],
+            scheduler=NewThreadScheduler(),
+        )
+        explicit.pipe(ops.do_action(where), rso.final()).run()
+        assert names and not any(name.startswith("rxstream-reader") for name in names)
+
+
 class _JSONOn200(http.server.BaseHTTPRequestHandler):
     """Answers every POST with 200 and one JSON object, as some proxies do for stream=true."""
 
