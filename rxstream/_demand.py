@@ -34,6 +34,9 @@ from typing import Any, TypeVar
 
 from reactivex import abc
 from reactivex.scheduler import NewThreadScheduler
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+
+from rxstream._sdk_internals import scheduler_loop
 
 __all__ = [
     "DemandHook",
@@ -41,6 +44,7 @@ __all__ = [
     "blocking_consumer_scope",
     "current_demand",
     "demand_scope",
+    "pick_loop",
     "release",
     "wait_for_demand",
     "would_block_loop",
@@ -87,6 +91,17 @@ def blocking_consumer_scope() -> Iterator[None]:
         yield
     finally:
         _BLOCKING.reset(token)
+
+
+def pick_loop(*schedulers: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop | None:
+    """The asyncio loop to run on: the first ``AsyncIOScheduler``'s, else the running loop, else None."""
+    for scheduler in schedulers:
+        if isinstance(scheduler, AsyncIOScheduler):
+            return scheduler_loop(scheduler)
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def would_block_loop(loop: asyncio.AbstractEventLoop, subscribe_scheduler: abc.SchedulerBase | None) -> bool:

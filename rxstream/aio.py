@@ -36,11 +36,11 @@ from rxstream._demand import (
     blocking_consumer_scope,
     current_demand,
     demand_scope,
+    pick_loop,
     release,
     wait_for_demand,
     would_block_loop,
 )
-from rxstream._sdk_internals import scheduler_loop
 from rxstream.errors import ConfigurationError
 
 __all__ = ["from_async_iterable", "to_async_iterator", "to_iterator"]
@@ -406,15 +406,6 @@ def to_iterator(observable: Observable[_T], *, max_buffered: int = 1024) -> Iter
     return _Iterator(observable, max_buffered)
 
 
-def _pick_loop(scheduler: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop | None:
-    if isinstance(scheduler, AsyncIOScheduler):
-        return scheduler_loop(scheduler)
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
 def from_async_iterable(
     factory: Callable[[], AsyncIterable[_T]], *, scheduler: abc.SchedulerBase | None = None
 ) -> Observable[_T]:
@@ -454,7 +445,7 @@ def from_async_iterable(
     def subscribe(
         observer: abc.ObserverBase[_T], subscribe_scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        loop = _pick_loop(scheduler or subscribe_scheduler)
+        loop = pick_loop(scheduler or subscribe_scheduler)
         if loop is None:
             observer.on_error(
                 ConfigurationError(

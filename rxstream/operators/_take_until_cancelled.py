@@ -12,9 +12,8 @@ from typing import Any, TypeAlias, TypeVar
 from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.disposable import Disposable
-from reactivex.scheduler.eventloop import AsyncIOScheduler
 
-from rxstream._sdk_internals import scheduler_loop
+from rxstream._demand import pick_loop
 from rxstream.errors import ConfigurationError
 from rxstream.events import StreamEvent
 from rxstream.operators._core import check_scheduler, check_seconds
@@ -177,23 +176,13 @@ def _thread_event_signal(event: threading.Event, poll: float) -> Observable[None
     return Observable(subscribe)
 
 
-def _pick_loop(*schedulers: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop | None:
-    for scheduler in schedulers:
-        if isinstance(scheduler, AsyncIOScheduler):
-            return scheduler_loop(scheduler)
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
 def _asyncio_event_signal(event: asyncio.Event, explicit: abc.SchedulerBase | None) -> Observable[None]:
     """One item when ``event`` is set, awaited on its loop (thread-safe from any thread)."""
 
     def subscribe(
         observer: abc.ObserverBase[None], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        loop = _pick_loop(explicit, scheduler)
+        loop = pick_loop(explicit, scheduler)
         if loop is None or loop.is_closed():
             observer.on_error(
                 ConfigurationError(

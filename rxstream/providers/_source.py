@@ -35,6 +35,7 @@ from rxstream._demand import (
     DemandHook,
     LoopObserver,
     current_demand,
+    pick_loop,
     wait_for_demand,
     would_block_loop,
 )
@@ -178,7 +179,7 @@ def session_observable(
 
             return Disposable(dispose)
         assert async_session is not None
-        loop = _pick_loop(scheduler or subscribe_scheduler)
+        loop = pick_loop(scheduler or subscribe_scheduler)
         if loop is None:
             observer.on_error(
                 ConfigurationError(
@@ -199,15 +200,6 @@ def session_observable(
         return _start_async(async_session, control, observer, provider, loop, current_demand())
 
     return reactivex.create(subscribe)
-
-
-def _pick_loop(scheduler: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop | None:
-    if isinstance(scheduler, AsyncIOScheduler):
-        return scheduler_loop(scheduler)
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 def _run_sync(

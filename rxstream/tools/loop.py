@@ -24,6 +24,7 @@ import reactivex
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable, SerialDisposable, SingleAssignmentDisposable
 
+from rxstream._demand import pick_loop
 from rxstream.errors import ConfigurationError, StreamError, ToolError
 from rxstream.events import (
     IterationEnd,
@@ -34,7 +35,7 @@ from rxstream.events import (
 )
 from rxstream.operators._loop_result import LoopAccumulator
 from rxstream.providers import PROVIDERS, ProviderSpec
-from rxstream.providers._source import _pick_loop, new_stream_id
+from rxstream.providers._source import new_stream_id
 from rxstream.providers._tool_wire import ToolWire, tool_wire
 from rxstream.response import ToolCall
 from rxstream.tools.tool import Tool
@@ -269,7 +270,7 @@ class _LoopRun:
         self.done = False
         self.turn_subscription = SerialDisposable()
         self.tools_future: concurrent.futures.Future[None] | None = None
-        self.loop = _pick_loop(scheduler)
+        self.loop = pick_loop(scheduler)
 
     # -- emission -------------------------------------------------------------------------
 
