@@ -300,10 +300,6 @@ def sync_sse_session(
         check = _BodyCheck(http_response, provider)
         try:
             for chunk in http_response.iter_bytes():
-                if check.seen:
-                    for sse in events_of(chunk):
-                        yield from feed(sse.event, sse.data)
-                    continue
                 for sse in events_of(chunk):
                     check.seen = True
                     yield from feed(sse.event, sse.data)
