@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal
 
+from rxstream.testing._endpoints import ProviderEndpoints
+
 __all__ = [
     "Ending",
     "Framing",
@@ -214,7 +216,7 @@ class _Conn:
     buffer: bytearray = field(default_factory=bytearray)
 
 
-class RawBytesServer:
+class RawBytesServer(ProviderEndpoints):
     """Loopback HTTP/1.1 server that plays `RawReply` bytes (see the module docstring).
 
     Args:
@@ -329,21 +331,6 @@ class RawBytesServer:
             raise RuntimeError("RawBytesServer is not started")
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"http://{host}:{self._port}"
-
-    @property
-    def anthropic_base_url(self) -> str:
-        """``base_url`` for ``anthropic.Anthropic`` (requests go to ``/v1/messages``)."""
-        return self.url
-
-    @property
-    def openai_base_url(self) -> str:
-        """``base_url`` for ``openai.OpenAI`` (``url + "/v1"``)."""
-        return self.url + "/v1"
-
-    @property
-    def bedrock_endpoint_url(self) -> str:
-        """``endpoint_url`` for ``boto3.client("bedrock-runtime", ...)``."""
-        return self.url
 
     # -- replies and records --------------------------------------------------------------
 

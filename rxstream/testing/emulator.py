@@ -72,10 +72,11 @@ from typing import Any
 import uvicorn
 
 from rxstream.events import ProviderName
-from rxstream.providers import PROVIDERS, get_spec
+from rxstream.providers import PROVIDERS
 from rxstream.testing._anthropic import AnthropicStream
 from rxstream.testing._bedrock import BedrockConverseStream, BedrockInvokeStream
 from rxstream.testing._content import Ids, output_tokens
+from rxstream.testing._endpoints import ProviderEndpoints
 from rxstream.testing._openai import ChatCompletionsStream, ResponsesStream
 from rxstream.testing._wire import HttpReply, RequestProblem, WireEvent, WireStream, dumps
 from rxstream.testing.scripts import Fault, ResponseScript
@@ -266,7 +267,7 @@ class _Server(uvicorn.Server):
                 await asyncio.wait_for(self._wake.wait(), 1.0)
 
 
-class ProviderEmulator:
+class ProviderEmulator(ProviderEndpoints):
     """Loopback server that streams scripted replies in the real wire formats.
 
     Args:
@@ -419,57 +420,6 @@ class ProviderEmulator:
             raise RuntimeError("ProviderEmulator is not started")
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"http://{host}:{self._port}"
-
-    def base_url(self, provider: str) -> str:
-        """The SDK ``base_url`` (Bedrock: ``endpoint_url``) for ``provider``'s client.
-
-        ``url`` plus the provider's `rxstream.providers.ProviderSpec.base_path`, e.g.
-        ``http://127.0.0.1:PORT/v1`` for OpenAI.
-
-        Raises:
-            rxstream.errors.ConfigurationError: ``provider`` is not a `ProviderName`.
-            RuntimeError: Before :meth:`start`.
-        """
-        return self.url + get_spec(provider).base_path
-
-    def client(self, provider: str, *, asynchronous: bool = False, **options: Any) -> Any:
-        """The official SDK client of ``provider``, pointed at this emulator, without retries.
-
-        Built by the registry (`rxstream.providers.ProviderSpec.client`) with dummy
-        credentials; close it when done (``client.close()``, or ``await client.close()``).
-
-        Args:
-            provider: A `rxstream.events.ProviderName`.
-            asynchronous: Build the async client (``AsyncAnthropic``, ``AsyncOpenAI``).
-            **options: More SDK constructor options (override the defaults).
-
-        Raises:
-            rxstream.errors.ConfigurationError: Unknown provider, SDK not installed, or no
-                async client for ``provider``.
-
-        Example:
-            >>> with ProviderEmulator() as emu:  # doctest: +SKIP
-            ...     client = emu.client("openai")
-        """
-        spec = get_spec(provider)
-        options = {"max_retries": 0, **spec.client_options_emulated, **options}
-        factory = spec.async_client if asynchronous else spec.client
-        return factory(self.base_url(provider), **options)
-
-    @property
-    def anthropic_base_url(self) -> str:
-        """``base_url`` for ``anthropic.Anthropic`` (the SDK appends ``/v1/messages``)."""
-        return self.url
-
-    @property
-    def openai_base_url(self) -> str:
-        """``base_url`` for ``openai.OpenAI`` (``url + "/v1"``, as the SDK expects)."""
-        return self.url + "/v1"
-
-    @property
-    def bedrock_endpoint_url(self) -> str:
-        """``endpoint_url`` for ``boto3.client("bedrock-runtime", ...)``."""
-        return self.url
 
     # -- scripts and records ------------------------------------------------
 
