@@ -66,6 +66,13 @@ async def disconnected(emu: ProviderEmulator, index: int = -1, timeout: float = 
     assert record.client_disconnected and not record.completed
 
 
+async def close(client: Any) -> None:
+    """Close a sync or an async SDK client."""
+    closed = client.close()
+    if asyncio.iscoroutine(closed):
+        await closed
+
+
 def other_tasks() -> set[asyncio.Task[Any]]:
     return {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
 
@@ -156,10 +163,7 @@ async def test_async_for_delivers_every_event_in_order(emulator: ProviderEmulato
     assert [e.seq for e in events] == list(range(len(events)))
     assert events[0].type == "stream_start" and events[-1].type == "stream_end"
     assert "".join(e.text for e in events if e.type == "text_delta") == TEXT
-    if kind == "sync":
-        client.close()
-    else:
-        await client.close()
+    await close(client)
     await no_other_tasks()
 
 
@@ -184,10 +188,7 @@ async def test_break_closes_the_connection(emulator: ProviderEmulator, kind: str
         if event.type == "text_delta":
             break
     await disconnected(emulator)
-    if kind == "sync":
-        client.close()
-    else:
-        await client.close()
+    await close(client)
     await no_other_tasks()
 
 
@@ -221,10 +222,7 @@ async def test_cancelling_the_consuming_task_closes_the_connection(
     with pytest.raises(asyncio.CancelledError):
         await task
     await disconnected(emulator)
-    if kind == "sync":
-        client.close()
-    else:
-        await client.close()
+    await close(client)
     await no_other_tasks()
 
 
@@ -454,10 +452,7 @@ async def test_backpressure_stalls_the_server_and_loses_nothing(
     assert rss[1] - rss[0] < 16 * 1024  # bounded: the 20,000 events are ~40 MB on the wire
     assert seqs == list(range(len(seqs)))
     assert "".join(texts) == BIG.text
-    if kind == "sync":
-        client.close()
-    else:
-        await client.close()
+    await close(client)
 
 
 async def test_pausable_holds_an_async_source_instead_of_overflowing(

@@ -186,8 +186,13 @@ def test_a_process_killed_mid_stream_leaves_a_readable_prefix(tmp_path: Path) ->
     assert crashed.returncode == 9
     cassette = read_cassette(path)
     assert cassette.header["provider"] == "anthropic"
+    # The file's buffer was flushed a few times before the kill, never at the end: a strict,
+    # non-trivial prefix of the 2,000 events, each exactly as sent.
     assert 1 < len(cassette.events) < 2000
     assert [e.seq for _, e in cassette.events] == list(range(len(cassette.events)))
+    assert [getattr(e, "text", None) for _, e in cassette.events[1:]] == [
+        f" w{i}" for i in range(1, len(cassette.events))
+    ]
     messages = replay_virtual(path, speed=0)
     error = messages[-1].value.exception
     assert isinstance(error, CassetteError) and error.line == len(cassette.events) + 2
