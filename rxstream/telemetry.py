@@ -274,6 +274,17 @@ class GenAIInstrumentation:
         """The telemetry of one subscription started at ``now`` (scheduler time)."""
         return StreamTelemetry(self, now)
 
+    def attributes(self, operation: str) -> dict[str, Any]:
+        """A new span's attributes known before the response: operation, request model, server."""
+        attributes: dict[str, Any] = {GEN_AI_OPERATION_NAME: operation}
+        if self.request_model:
+            attributes[GEN_AI_REQUEST_MODEL] = self.request_model
+        if self.server_address:
+            attributes[SERVER_ADDRESS] = self.server_address
+            if self.server_port is not None:
+                attributes[SERVER_PORT] = self.server_port
+        return attributes
+
 
 class _Turn:
     """One model request: its ``chat`` span and its metrics. No lock: the owner's lock guards it."""
@@ -300,13 +311,7 @@ class _Turn:
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
         self.content = ResponseAccumulator() if owner.capture_content else None
-        attributes: dict[str, Any] = {GEN_AI_OPERATION_NAME: "chat"}
-        if owner.request_model:
-            attributes[GEN_AI_REQUEST_MODEL] = owner.request_model
-        if owner.server_address:
-            attributes[SERVER_ADDRESS] = owner.server_address
-            if owner.server_port is not None:
-                attributes[SERVER_PORT] = owner.server_port
+        attributes = owner.attributes("chat")
         self.metric_attributes: dict[str, Any] = dict(attributes)
         if iteration is not None:
             attributes[ATTR_ITERATION] = iteration
@@ -469,16 +474,10 @@ class StreamTelemetry:
 
     def _open_agent(self) -> None:
         owner = self._owner
-        attributes: dict[str, Any] = {GEN_AI_OPERATION_NAME: "invoke_agent"}
+        attributes = owner.attributes("invoke_agent")
         if owner.agent_name:
             attributes[GEN_AI_AGENT_NAME] = owner.agent_name
-        if owner.request_model:
-            attributes[GEN_AI_REQUEST_MODEL] = owner.request_model
-            self._agent_model = True
-        if owner.server_address:
-            attributes[SERVER_ADDRESS] = owner.server_address
-            if owner.server_port is not None:
-                attributes[SERVER_PORT] = owner.server_port
+        self._agent_model = bool(owner.request_model)
         name = f"invoke_agent {owner.agent_name}" if owner.agent_name else "invoke_agent"
         self._agent = owner.tracer.start_span(
             name,
