@@ -140,6 +140,17 @@ def _result_state(result: ToolResult | None, complete: bool, in_loop: bool) -> s
     return f" → ✅ result ({result.duration_s * 1000:.1f} ms)"
 
 
+def _join(parts: list[str], *, waiting: bool, error: str | None, footer: str | None) -> str:
+    """The sections, then the waiting indicator (nothing yet, no error), the error and the footer."""
+    if waiting and error is None:
+        parts.append(WAITING)
+    if error is not None:
+        parts.append(f"> ⚠️ **{html.escape(error)}**")
+    if footer:
+        parts.append(f"---\n<small>{html.escape(footer)}</small>")
+    return "\n\n".join(parts)
+
+
 def response_markdown(
     response: Response,
     *,
@@ -187,13 +198,7 @@ def response_markdown(
                 f"{body}\n\n</details>"
             )
     has_content = bool(response.text or response.thinking or response.tool_calls)
-    if waiting and not has_content and error is None:
-        parts.append(WAITING)
-    if error is not None:
-        parts.append(f"> ⚠️ **{html.escape(error)}**")
-    if footer:
-        parts.append(f"---\n<small>{html.escape(footer)}</small>")
-    return "\n\n".join(parts)
+    return _join(parts, waiting=waiting and not has_content, error=error, footer=footer)
 
 
 def response_html(
@@ -292,13 +297,7 @@ def loop_markdown(
         )
         parts.append(f"**Iteration {number}**" + (f"\n\n{body}" if body else ""))
     has_content = any(r.text or r.thinking or r.tool_calls for r in responses)
-    if waiting and not has_content and error is None:
-        parts.append(WAITING)
-    if error is not None:
-        parts.append(f"> ⚠️ **{html.escape(error)}**")
-    if footer:
-        parts.append(f"---\n<small>{html.escape(footer)}</small>")
-    return "\n\n".join(parts)
+    return _join(parts, waiting=waiting and not has_content, error=error, footer=footer)
 
 
 def loop_html(result: ToolLoopResult) -> str:
